@@ -1,0 +1,195 @@
+"""RingCentral REST v1.0: JWT-bearer token grant, Bearer calls, ``records`` + ``navigation.nextPage``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
+
+from comms_assets.sandbox.data import digits, person, phone
+from comms_assets.sandbox.protocol import (
+    Api, ApiError, Limit, Reply, Request, TokenStore, link, page_slice, parse_instant,
+)
+
+V1 = "/restapi/v1.0"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MAX_PER_PAGE = 1000
+HEAVY = ("/call-log", "/active-calls")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class RingCentral(Api):
+    name = "ringcentral"
+    limits = (Limit("Light", 50, 60), Limit("Heavy", 10, 60), Limit("Auth", 5, 60))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokens = TokenStore("rc")
+        self.route("POST", "/restapi/oauth/token", self.token)
+        self.public.add("/restapi/oauth/token")
+        self.route("GET", f"{V1}/account/~/extension/~/business-hours", self._hours("extension"))
+        self.route("GET", f"{V1}/account/~/business-hours", self._hours("account"))
+        lists: dict[str, tuple[str, Callable[[int], dict]]] = {
+            "/account/~/extension/~/forwarding-number": ("ringcentral/forwarding_numbers", self.forwarding),
+            "/account/~/extension/~/caller-blocking/phone-numbers": ("ringcentral/blocked_numbers", self.blocked),
+            "/account/~/extension/~/active-calls": ("ringcentral/active_calls", self.active_call),
+            "/account/~/call-monitoring-groups": ("ringcentral/monitoring_groups", self.monitoring_group),
+            "/account/~/call-queues": ("ringcentral/call_queues", self.call_queue),
+            "/account/~/ivr-prompts": ("ringcentral/ivr_prompts", self.ivr_prompt),
+        }
+        for path, (collection, build) in lists.items():
+            self.route("GET", V1 + path, self._list(lambda req, c=collection: range(self.world.count(c)), build))
+        for path in ("/account/~/extension/~/call-log", "/account/~/call-log"):
+            self.route("GET", V1 + path, self._list(self._call_log_ids, self.call_record))
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def limits_for(self, request: Request) -> tuple[Limit, ...]:
+        if request.path.endswith("/oauth/token"):
+            group = "Auth"
+        else:
+            group = "Heavy" if request.path.endswith(HEAVY) else "Light"
+        return tuple(limit for limit in self.limits if limit.group == group)
+
+    def authenticate(self, request: Request) -> None:
+        if not request.header("Authorization"):
+            raise ApiError(401, "Authorization header is not specified", "AGW-401")
+        if not self.tokens.valid(request.bearer()):
+            raise ApiError(401, "Token not found", "OAU-213")
+
+    def revoke_tokens(self) -> None:
+        self.tokens.revoke_all()
+
+    def error(self, error: ApiError) -> Reply:
+        code = error.code or {401: "AGW-401", 404: "CMN-102", 405: "CMN-405", 429: "CMN-301"}.get(
+            error.status, "CMN-101")
+        return Reply(error.status, {"errorCode": code, "message": error.message,
+                                    "errors": [{"errorCode": code, "message": error.message}]})
+
+    def rate_limit_headers(self, limit: Limit, remaining: int, reset: int) -> dict[str, str]:
+        return {"X-Rate-Limit-Group": limit.group, "X-Rate-Limit-Limit": str(limit.calls),
+                "X-Rate-Limit-Remaining": str(remaining), "X-Rate-Limit-Window": str(limit.seconds)}
+
+    def record_count(self) -> dict[str, int]:
+        w = self.world
+        return {"business_hours": 1, "company_business_hours": 1,
+                "forwarding_numbers": w.count("ringcentral/forwarding_numbers"),
+                "blocked_numbers": w.count("ringcentral/blocked_numbers"),
+                "call_log": w.count("ringcentral/call_log"), "active_calls": w.count("ringcentral/active_calls"),
+                "monitoring_groups": w.count("ringcentral/monitoring_groups"),
+                "call_queues": w.count("ringcentral/call_queues"), "ivr_prompts": w.count("ringcentral/ivr_prompts")}
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def token(self, request: Request) -> Reply:
+        client = request.basic_auth()
+        if client != (self.credentials["RINGCENTRAL_CLIENT_ID"], self.credentials["RINGCENTRAL_CLIENT_SECRET"]):
+            return Reply(401, {"error": "invalid_client", "error_description": "Invalid client",
+                               "errors": [{"errorCode": "OAU-123", "message": "Invalid client"}]})
+        form = dict(parse_qsl(request.body.decode(errors="replace")))
+        if form.get("grant_type") != JWT_GRANT:
+            return Reply(400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type",
+                               "errors": [{"errorCode": "OAU-250", "message": "Unsupported grant type"}]})
+        if form.get("assertion") != self.credentials["RINGCENTRAL_JWT"]:
+            return Reply(400, {"error": "invalid_grant", "error_description": "Invalid assertion",
+                               "errors": [{"errorCode": "OAU-140", "message": "Invalid assertion"}]})
+        return Reply(200, {"access_token": self.tokens.issue(self.token_ttl), "token_type": "bearer",
+                           "expires_in": self.token_ttl, "refresh_token": self.tokens.issue(604800),
+                           "refresh_token_expires_in": 604800, "scope": "ReadAccounts ReadCallLog",
+                           "owner_id": "100000001", "endpoint_id": "sandbox-endpoint"})
+
+    def _list(self, ids_for: Callable[[Request], range], build: Callable[[int], dict]):
+        def handler(request: Request) -> Reply:
+            page = request.int_param("page", 1)
+            size = min(request.int_param("perPage", 100), MAX_PER_PAGE)
+            if page < 1 or size < 1:
+                raise ApiError(400, "Parameter [page] or [perPage] is out of range", "CMN-101")
+            ids = ids_for(request)
+            chunk = page_slice(request, ids, (page - 1) * size, size)
+            total_pages = max(1, -(-len(ids) // size))
+            navigation = {"firstPage": {"uri": link(request, page=1, perPage=size)},
+                          "lastPage": {"uri": link(request, page=total_pages, perPage=size)}}
+            if page < total_pages:
+                navigation["nextPage"] = {"uri": link(request, page=page + 1, perPage=size)}
+            if page > 1:
+                navigation["previousPage"] = {"uri": link(request, page=page - 1, perPage=size)}
+            return Reply(200, {
+                "uri": link(request, page=page, perPage=size),
+                "records": [build(i) for i in chunk],
+                "paging": {"page": page, "perPage": size, "pageStart": chunk.start - ids.start if chunk else 0,
+                           "pageEnd": max(0, chunk.stop - ids.start - 1), "totalPages": total_pages,
+                           "totalElements": len(ids)},
+                "navigation": navigation})
+
+        return handler
+
+    def _call_log_ids(self, request: Request) -> range:
+        """``dateFrom`` inclusive, ``dateTo`` exclusive; without ``dateFrom`` only the last 24 hours."""
+        until = request.query.get("dateTo")
+        end = parse_instant(until, "dateTo") if until else datetime.now(UTC)
+        since = request.query.get("dateFrom")
+        start = parse_instant(since, "dateFrom") if since else end - timedelta(hours=24)
+        return self.world.between("ringcentral/call_log", start, end)
+
+    def _hours(self, level: str):
+        def handler(request: Request) -> Reply:
+            r = self.world.rng(f"ringcentral/hours/{level}", 0)
+            opens, closes = r.choice(["08:00", "09:00"]), r.choice(["17:00", "18:00"])
+            ranges = {day: [{"from": opens, "to": closes}] for day in DAYS[:5]}
+            return Reply(200, {"uri": f"{request.base_url}{request.path}", "schedule": {"weeklyRanges": ranges}})
+
+        return handler
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _uri(self, kind: str, record_id: str) -> str:
+        return f"https://platform.ringcentral.com/restapi/v1.0/account/100000001/{kind}/{record_id}"
+
+    def forwarding(self, i: int) -> dict:
+        r = self.world.rng("ringcentral/forwarding_numbers", i)
+        rid = digits(self.world.seed, "rc/fwd", i, 9)
+        return {"id": rid, "uri": self._uri("forwarding-number", rid), "phoneNumber": phone(r),
+                "label": r.choice(["Mobile", "Home", "Desk"]), "type": r.choice(["PhoneLine", "Other"]),
+                "features": ["CallFlip", "CallForwarding"], "flipNumber": str(i + 1)}
+
+    def blocked(self, i: int) -> dict:
+        r = self.world.rng("ringcentral/blocked_numbers", i)
+        rid = digits(self.world.seed, "rc/blocked", i, 9)
+        return {"id": rid, "uri": self._uri("caller-blocking/phone-numbers", rid), "phoneNumber": phone(r),
+                "label": r.choice(["Spam", "Vendor", "Partner"]), "status": r.choice(["Blocked", "Allowed"])}
+
+    def call_record(self, i: int, collection: str = "ringcentral/call_log") -> dict:
+        w = self.world
+        r = w.rng(collection, i)
+        rid = ("A" if collection.endswith("active_calls") else "") + digits(w.seed, collection, i, 12)
+        at = w.instant(collection, i) if collection.endswith("call_log") else w.end - timedelta(minutes=i + 1)
+        caller, callee = person(r), person(r)
+        result = r.choice(["Accepted", "Accepted", "Missed", "Voicemail"])
+        return {"id": rid, "uri": self._uri("call-log", rid), "sessionId": str(r.getrandbits(40)),
+                "telephonySessionId": f"s-{r.getrandbits(64):x}", "startTime": _rc_time(at),
+                "duration": r.randrange(5, 1800) if result == "Accepted" else 0, "type": "Voice",
+                "direction": r.choice(["Inbound", "Outbound"]), "action": r.choice(["Phone Call", "VoIP Call"]),
+                "result": result,
+                "from": {"phoneNumber": phone(r), "name": " ".join(caller), "location": "San Mateo, CA"},
+                "to": {"phoneNumber": phone(r), "name": " ".join(callee)}}
+
+    def active_call(self, i: int) -> dict:
+        return self.call_record(i, "ringcentral/active_calls")
+
+    def monitoring_group(self, i: int) -> dict:
+        rid = digits(self.world.seed, "rc/monitoring", i, 9)
+        return {"id": rid, "uri": self._uri("call-monitoring-groups", rid), "name": f"Monitoring group {i + 1}"}
+
+    def call_queue(self, i: int) -> dict:
+        rid = digits(self.world.seed, "rc/queue", i, 9)
+        return {"id": rid, "uri": self._uri("call-queues", rid), "name": f"Queue {i + 1}",
+                "extensionNumber": str(500 + i)}
+
+    def ivr_prompt(self, i: int) -> dict:
+        rid = digits(self.world.seed, "rc/ivr", i, 9)
+        return {"id": rid, "uri": self._uri("ivr-prompts", rid), "contentUri": self._uri("ivr-prompts", rid) +
+                "/content", "contentType": "audio/mpeg", "filename": f"prompt-{i + 1}.mp3"}
+
+
+def _rc_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -1,0 +1,115 @@
+"""Faults on demand and rate limits: the unpleasant parts of real APIs, switchable at run time."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["status", "slow", "timeout", "cut", "malformed", "expire_token", "expire_cursor", "shift"]
+FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``count`` matching requests.
+
+    ``kind``:
+      * ``status``: answer ``status`` (429 carries ``Retry-After: retry_after``);
+      * ``slow``: wait ``delay`` seconds, then answer normally;
+      * ``timeout``: wait ``delay`` seconds, then close the connection without answering;
+      * ``cut``: send the headers and half of the body, then close the connection;
+      * ``malformed``: answer 200 with a body that is not valid JSON;
+      * ``expire_token``: revoke every access token issued so far (OAuth APIs);
+      * ``expire_cursor``: reject the request's paging cursor as expired (Gong);
+      * ``shift``: start the page ``rows`` records early, as if records were inserted meanwhile.
+    ``api`` names the API; ``endpoint``, if set, must occur in the request path; the first
+    ``after`` matching requests pass untouched.
+    """
+
+    api: str
+    kind: FaultKind
+    count: int = 1
+    endpoint: str = ""
+    after: int = 0
+    status: int = 503
+    retry_after: int = 1
+    delay: float = 2.0
+    rows: int = 1
+    id: int = 0
+    seen: int = 0
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+    def matches(self, api: str, path: str) -> bool:
+        return self.api == api and self.endpoint in path and self.fired < self.count
+
+
+@dataclass
+class FaultBoard:
+    """The faults in force; thread-safe, consulted once per request."""
+
+    faults: list[Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, **spec: Any) -> Fault:
+        fault = Fault(**spec)
+        with self._lock:
+            fault.id = next(self._ids)
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take(self, api: str, path: str) -> Fault | None:
+        """The fault that fires for this request, if any (consumes one of its ``count``)."""
+        with self._lock:
+            for fault in self.faults:
+                if not fault.matches(api, path):
+                    continue
+                fault.seen += 1
+                if fault.seen > fault.after:
+                    fault.fired += 1
+                    return fault
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(f) for f in self.faults]
+
+
+@dataclass
+class RateLimiter:
+    """Fixed-window counters per (API, group, credential); ``scale`` multiplies every limit.
+
+    ``scale=0`` switches limits off. Windows are aligned to the epoch like the vendors' own.
+    """
+
+    scale: float = 1.0
+    _windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hit(self, api: str, group: str, calls: int, seconds: int) -> tuple[bool, int, int]:
+        """Count one call; returns ``(allowed, remaining, seconds_until_reset)``."""
+        if self.scale <= 0:
+            return True, calls, seconds
+        limit = max(1, int(calls * self.scale))
+        now = time.time()
+        window = int(now // seconds)
+        reset = max(1, int((window + 1) * seconds - now + 0.999))
+        with self._lock:
+            used = self._windows.get((api, group, window), 0)
+            if used >= limit:
+                return False, 0, reset
+            self._windows[(api, group, window)] = used + 1
+            if len(self._windows) > 10_000:
+                self._windows = {k: v for k, v in self._windows.items() if k[2] >= window - 1}
+        return True, limit - used - 1, reset

@@ -1,0 +1,197 @@
+"""The small vocabulary every simulated API speaks: requests, replies and paging helpers."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from comms_assets.sandbox.data import World
+
+
+@dataclass
+class Request:
+    """One HTTP request, with the path already stripped of the ``/<api>`` mount."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    base_url: str  # absolute URL of the API's mount, for links the API returns
+    shift: int = 0  # set by a "shift" fault: pages start this many records early
+    cursor_expired: bool = False  # set by an "expire_cursor" fault
+
+    def json(self) -> Any:
+        """The JSON body; raises ``ValueError`` when it is not JSON."""
+        return orjson.loads(self.body) if self.body else None
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name) or ""
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """``(user, password)`` from an ``Authorization: Basic`` header, if well formed."""
+        scheme, _, value = self.header("Authorization").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, sep, password = base64.b64decode(value).decode().partition(":")
+        except ValueError:
+            return None
+        return (user, password) if sep else None
+
+    def bearer(self) -> str:
+        scheme, _, token = self.header("Authorization").partition(" ")
+        return token if scheme.lower() == "bearer" else ""
+
+    def int_param(self, name: str, default: int) -> int:
+        try:
+            return int(self.query.get(name, default))
+        except ValueError:
+            raise ApiError(400, f"'{name}' must be an integer") from None
+
+
+@dataclass
+class Reply:
+    """What a handler answers; ``body`` is JSON-encoded unless it is already bytes."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        return orjson.dumps(self.body)
+
+
+class ApiError(Exception):
+    """A request the API refuses; each API renders it in its own error body."""
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+Route = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A fixed-window rate limit: ``calls`` per ``seconds``, counted per API and route group."""
+
+    group: str
+    calls: int
+    seconds: int
+
+
+class Api:
+    """Base of the five simulated APIs: routing, auth and error rendering hooks."""
+
+    name: str = ""
+    limits: tuple[Limit, ...] = ()
+
+    def __init__(self, world: World, credentials: Mapping[str, str], token_ttl: int = 3600) -> None:
+        self.world = world
+        self.credentials = credentials
+        self.token_ttl = token_ttl
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.public: set[str] = set()  # paths served without credentials (token endpoints)
+
+    def handle(self, request: Request) -> Reply:
+        route = self.find(request.method, request.path)
+        if request.path.rstrip("/") not in self.public:
+            self.authenticate(request)
+        return route(request)
+
+    def route(self, method: str, path: str, handler: Route) -> None:
+        self.routes[(method, path.rstrip("/"))] = handler
+
+    def find(self, method: str, path: str) -> Route:
+        path = path.rstrip("/")
+        if (method, path) in self.routes:
+            return self.routes[(method, path)]
+        if any(p == path for _, p in self.routes):
+            raise ApiError(405, f"Method {method} not allowed on {path or '/'}")
+        raise ApiError(404, f"No route for {path or '/'}")
+
+    def limits_for(self, request: Request) -> tuple[Limit, ...]:
+        """The rate limits a request counts against."""
+        return self.limits
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every access token issued so far (APIs with a token endpoint)."""
+
+    def authenticate(self, request: Request) -> None:
+        """Raise ``ApiError`` unless the request carries this API's credentials."""
+        raise NotImplementedError
+
+    def error(self, error: ApiError) -> Reply:
+        """Render an error the way this API does."""
+        raise NotImplementedError
+
+    def rate_limit_headers(self, limit: Limit, remaining: int, reset: int) -> dict[str, str]:
+        return {}
+
+    def record_count(self) -> dict[str, int]:
+        """How many records each endpoint holds, for tests and the demo summary."""
+        raise NotImplementedError
+
+
+def page_slice(request: Request, ids: range, offset: int, size: int) -> range:
+    """Records ``offset .. offset+size`` of an index range, moved back by a "shift" fault.
+
+    A shift imitates a record inserted ahead of the reader between two page requests: the page
+    starts early and repeats records the previous page already held.
+    """
+    offset = max(0, offset - request.shift)
+    return ids[offset : offset + size]
+
+
+def link(request: Request, **params: Any) -> str:
+    """The absolute URL of this request's path with ``params`` replacing its query."""
+    query = {**request.query, **{k: str(v) for k, v in params.items()}}
+    return f"{request.base_url}{request.path}?{urlencode(query)}"
+
+
+def parse_instant(value: str, field_name: str) -> datetime:
+    """An ISO-8601 date or date-time; naive values are UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"'{field_name}' is not a valid date: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class TokenStore:
+    """Access tokens issued by an OAuth token endpoint, each with an expiry time."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._tokens: dict[str, float] = {}
+        self._issued = 0
+        self._lock = threading.Lock()
+
+    def issue(self, ttl: int) -> str:
+        with self._lock:
+            self._issued += 1
+            token = f"{self.prefix}-{self._issued}-{secrets.token_hex(8)}"
+            self._tokens[token] = time.time() + ttl
+        return token
+
+    def valid(self, token: str) -> bool:
+        return self._tokens.get(token, 0.0) > time.time()
+
+    def revoke_all(self) -> None:
+        with self._lock:
+            self._tokens.clear()
