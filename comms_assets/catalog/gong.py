@@ -1,0 +1,64 @@
+"""Gong API v2 (conversation intelligence)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from dlt.sources.helpers.rest_client.auth import HttpBasicAuth
+
+from comms_assets.catalog.model import Api, Endpoint, Window
+
+MAX_DAYS = 90  # Gong rejects wider date ranges
+GET_CURSOR = {"type": "cursor", "cursor_path": "records.cursor", "cursor_param": "cursor"}
+POST_CURSOR = {"type": "cursor", "cursor_path": "records.cursor", "cursor_body_path": "cursor"}
+
+
+def _auth(credentials: Mapping[str, str], base_url: str) -> HttpBasicAuth:
+    return HttpBasicAuth(credentials["GONG_ACCESS_KEY"], credentials["GONG_ACCESS_KEY_SECRET"])
+
+
+def _instants(start: datetime, end: datetime) -> dict[str, str]:
+    """``fromDateTime`` inclusive, ``toDateTime`` exclusive, ISO-8601 with offset."""
+    return {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat()}
+
+
+def _calls(start: datetime, end: datetime) -> dict:
+    return {"params": _instants(start, end)}
+
+
+def _extensive(start: datetime, end: datetime) -> dict:
+    return {"json": {"filter": _instants(start, end), "contentSelector": {
+        "context": "Extended", "exposedFields": {"parties": True, "content": {"topics": True, "trackers": True},
+                                                 "interaction": {"speakers": True, "personInteractionStats": True}}}}}
+
+
+def _scorecards(start: datetime, end: datetime) -> dict:
+    """``callFromDate`` inclusive, ``callToDate`` exclusive, dates in the company time zone (UTC)."""
+    return {"json": {"filter": {"callFromDate": start.strftime("%Y-%m-%d"), "callToDate": end.strftime("%Y-%m-%d")}}}
+
+
+API = Api(
+    name="gong",
+    title="Gong",
+    base_url="https://api.gong.io/v2",
+    credentials=(("GONG_ACCESS_KEY", "GONG_ACCESS_KEY_SECRET"),),
+    auth=_auth,
+    paginator=GET_CURSOR,
+    page_size=100,
+    # Gong answers an empty result with 404 and this text instead of an empty page.
+    response_actions=({"status_code": 404, "content": "found corresponding to the provided filters", "action": "ignore"},),
+    endpoints=(
+        Endpoint("users", "users", "Gong users (reps, managers, admins).", primary_key=("id",), selector="users"),
+        Endpoint("calls", "calls", "Recorded calls and meetings: one row per call.", primary_key=("id",),
+                 selector="calls", window=Window(_calls, cursor="started", max_days=MAX_DAYS)),
+        Endpoint("extensive_calls", "calls/extensive", "Calls with parties, topics and interaction statistics.",
+                 primary_key=("metaData__id",), method="POST", selector="calls", paginator=POST_CURSOR,
+                 window=Window(_extensive, cursor="metaData.started", max_days=MAX_DAYS)),
+        Endpoint("scorecards", "settings/scorecards", "Scorecard definitions and their questions.",
+                 primary_key=("scorecardId",), selector="scorecards", paginator={"type": "single_page"}),
+        Endpoint("answered_scorecards", "stats/activity/scorecards", "Scorecards reviewers filled in for calls.",
+                 primary_key=("answeredScorecardId",), method="POST", selector="answeredScorecards",
+                 paginator=POST_CURSOR, window=Window(_scorecards, cursor="callStartTime", max_days=MAX_DAYS)),
+    ),
+)

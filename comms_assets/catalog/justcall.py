@@ -1,0 +1,76 @@
+"""JustCall v2.1 (cloud call centre)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
+from requests import Response
+
+from comms_assets.catalog.model import Api, Endpoint, Window
+
+PAGE_SIZE = 100  # documented maximum of per_page
+LIST = {"per_page": PAGE_SIZE, "order": "asc"}
+DATED = {**LIST, "sort": "datetime"}
+
+
+class NextLinkPaginator(PageNumberPaginator):
+    """0-based ``page`` numbers that stop when ``next_page_link`` is empty.
+
+    dlt's ``json_link`` would request the empty string as a URL, and a bare ``page_number``
+    paginator needs one extra, empty page to notice the end.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(base_page=0, page_param="page", total_path=None, stop_after_empty_page=True)
+
+    def update_state(self, response: Response, data: list | None = None) -> None:
+        super().update_state(response, data)
+        if not response.json().get("next_page_link"):
+            self._has_next_page = False
+
+
+def _auth(credentials: Mapping[str, str], base_url: str) -> APIKeyAuth:
+    """The raw ``key:secret`` pair in ``Authorization``: no scheme, no base64."""
+    secret = f"{credentials['JUSTCALL_API_KEY']}:{credentials['JUSTCALL_API_SECRET']}"
+    return APIKeyAuth(name="Authorization", api_key=secret, location="header")
+
+
+def _datetimes(start: datetime, end: datetime) -> dict:
+    """``from_datetime``/``to_datetime`` are both inclusive, in the account time zone (UTC)."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    return {"params": {"from_datetime": start.strftime(fmt), "to_datetime": (end - timedelta(seconds=1)).strftime(fmt)}}
+
+
+def _day(start: datetime, end: datetime) -> dict:
+    return {"params": {"from_date": start.strftime("%Y-%m-%d"), "to_date": start.strftime("%Y-%m-%d")}}
+
+
+API = Api(
+    name="justcall",
+    title="JustCall",
+    base_url="https://api.justcall.io",
+    credentials=(("JUSTCALL_API_KEY", "JUSTCALL_API_SECRET"),),
+    auth=_auth,
+    paginator=NextLinkPaginator,
+    page_size=PAGE_SIZE,
+    headers={"Accept": "application/json"},
+    endpoints=(
+        Endpoint("users", "v2.1/users", "Agents and admins of the JustCall account.",
+                 primary_key=("id",), selector="data", params=LIST),
+        Endpoint("calls", "v2.1/calls", "Call log: one row per call, with duration and disposition.",
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="call_date")),
+        Endpoint("sms", "v2.1/texts", "Text messages sent and received.",
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date")),
+        Endpoint("contacts", "v2.1/contacts", "Contacts in the JustCall address book.",
+                 primary_key=("id",), selector="data", params=LIST),
+        Endpoint("phone_numbers", "v2.1/phone-numbers", "Phone numbers owned by the account.",
+                 primary_key=("id",), selector="data", params=LIST),
+        Endpoint("agent_analytics", "v2.1/sales_dialer/analytics",
+                 "Sales-dialer totals per agent per day (the API aggregates a range; it is asked one day at a time).",
+                 primary_key=("agent_id", "report_date"), selector="data", paginator={"type": "single_page"},
+                 window=Window(_day, cursor=None, max_days=1, tag="report_date")),
+    ),
+)

@@ -1,0 +1,119 @@
+"""The shape of the catalog: one ``Endpoint`` per loaded endpoint, one ``Api`` per vendor.
+
+Everything else (dlt sources, Dagster assets, checks, partitions, schedules, the README table) is
+derived from these declarations; nothing downstream names an endpoint by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+
+WriteDisposition = Literal["merge", "replace"]
+# Builds the request part for one date window ``[start, end)``: {"params": {...}} or {"json": {...}}.
+WindowRequest = Callable[[datetime, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Window:
+    """How a date-cursor endpoint is asked for one window of time.
+
+    ``request`` renders the window in the API's own filter format; ``cursor`` is the record field
+    (a dotted path) that dlt's incremental bounds client-side, or ``None`` where records carry no
+    date (aggregates); ``max_days`` splits longer windows into several requests, for APIs that cap
+    the range or report per day; ``tag`` adds the window's start date to each record under that name.
+    """
+
+    request: WindowRequest
+    cursor: str | None
+    max_days: int | None = None
+    tag: str | None = None
+
+    def chunks(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """``[start, end)`` cut into consecutive windows no longer than ``max_days``."""
+        if not self.max_days:
+            return [(start, end)]
+        step = timedelta(days=self.max_days)
+        out, at = [], start
+        while at < end:
+            out.append((at, min(at + step, end)))
+            at += step
+        return out
+
+
+@dataclass(frozen=True)
+class PerParent:
+    """The endpoint is called once per record of another endpoint (N+1 requests)."""
+
+    endpoint: str
+    field: str  # the parent's field sent in the request
+    key: str  # where the request carries it, e.g. "Parameters.ContactId"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API endpoint = one dlt resource = one Dagster asset = one warehouse table."""
+
+    name: str
+    path: str
+    description: str
+    primary_key: tuple[str, ...] = ()
+    method: Literal["GET", "POST"] = "GET"
+    selector: str = "$"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    json: Mapping[str, Any] | None = None
+    paginator: dict[str, Any] | BasePaginator | None = None  # None: the API's default
+    window: Window | None = None
+    per_parent: PerParent | None = None
+
+    @property
+    def write_disposition(self) -> WriteDisposition:
+        """Merge on the key where there is one; a keyless endpoint is a snapshot, replaced."""
+        return "merge" if self.primary_key else "replace"
+
+    @property
+    def partitioned(self) -> bool:
+        return self.window is not None
+
+    @property
+    def http_call(self) -> str:
+        body = f" {{Function: {self.json['Function']}}}" if self.json and "Function" in self.json else ""
+        return f"{self.method} {self.path or '/'}{body}"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The seeds' policy: 429 and 5xx retried ``attempts - 1`` times, exponential ``backoff``."""
+
+    attempts: int = 4
+    backoff: float = 2.0
+    max_delay: float = 60.0
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Api:
+    """One vendor: where it lives, how it authenticates, how it pages, and its endpoints."""
+
+    name: str
+    title: str
+    base_url: str
+    # Environment variables a run needs: the first complete set wins (RingCentral takes either a
+    # JWT with its client, or a ready access token).
+    credentials: tuple[tuple[str, ...], ...]
+    auth: Callable[[Mapping[str, str], str], AuthConfigBase]  # (credentials, base_url) -> dlt auth
+    endpoints: tuple[Endpoint, ...]
+    paginator: dict[str, Any] | Callable[[], BasePaginator]
+    page_size: int
+    partition_start: str = "2025-01-01"
+    retry: Retry = Retry()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    response_actions: tuple[dict[str, Any], ...] = ()
+
+    def endpoint(self, name: str) -> Endpoint:
+        return next(e for e in self.endpoints if e.name == name)

@@ -1,0 +1,82 @@
+"""RingCentral REST API v1.0 (business phone system)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from dlt.common.configuration import configspec
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase, BearerTokenAuth, OAuth2ClientCredentials
+
+from comms_assets.catalog.model import Api, Endpoint, Window
+
+PAGE_SIZE = 1000
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+LIST = {"perPage": PAGE_SIZE}
+SINGLE = {"type": "single_page"}
+
+
+@configspec
+class JwtBearerAuth(OAuth2ClientCredentials):
+    """RingCentral's server-to-server flow: the JWT credential exchanged for a 1-hour Bearer token.
+
+    dlt's ``oauth2_client_credentials`` posts ``grant_type=client_credentials`` with the client in
+    the form body; RingCentral wants the JWT-bearer grant with the client in a Basic header.
+    """
+
+    def build_access_token_request(self) -> dict[str, Any]:
+        client = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        return {"headers": {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {client}"},
+                "data": {"grant_type": JWT_GRANT, **self.access_token_request_data}}
+
+
+def _auth(credentials: Mapping[str, str], base_url: str) -> AuthConfigBase:
+    if token := credentials.get("RINGCENTRAL_ACCESS_TOKEN"):
+        return BearerTokenAuth(token)
+    return JwtBearerAuth(
+        access_token_url=base_url.rstrip("/").removesuffix("/v1.0") + "/oauth/token",
+        client_id=credentials["RINGCENTRAL_CLIENT_ID"],
+        client_secret=credentials["RINGCENTRAL_CLIENT_SECRET"],
+        access_token_request_data={"assertion": credentials["RINGCENTRAL_JWT"]},
+    )
+
+
+def _iso(start: datetime, end: datetime) -> dict:
+    """``dateFrom`` must always be sent: without it the call log holds only the last 24 hours."""
+    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
+    return {"params": {"dateFrom": start.strftime(fmt), "dateTo": end.strftime(fmt)}}
+
+
+API = Api(
+    name="ringcentral",
+    title="RingCentral",
+    base_url="https://platform.ringcentral.com/restapi/v1.0",
+    credentials=(("RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT"), ("RINGCENTRAL_ACCESS_TOKEN",)),
+    auth=_auth,
+    paginator={"type": "json_link", "next_url_path": "navigation.nextPage.uri"},
+    page_size=PAGE_SIZE,
+    endpoints=(
+        Endpoint("user_business_hours", "account/~/extension/~/business-hours",
+                 "Weekly business hours of the authorised user (one row).",
+                 primary_key=("uri",), paginator=SINGLE),
+        Endpoint("company_business_hours", "account/~/business-hours", "Weekly business hours of the company (one row).",
+                 primary_key=("uri",), paginator=SINGLE),
+        Endpoint("forwarding_numbers", "account/~/extension/~/forwarding-number",
+                 "Numbers the user's calls forward or flip to.", primary_key=("id",), selector="records", params=LIST),
+        Endpoint("blocked_allowed_phonenumbers", "account/~/extension/~/caller-blocking/phone-numbers",
+                 "Numbers the user blocks or explicitly allows.", primary_key=("id",), selector="records", params=LIST),
+        Endpoint("user_call_records", "account/~/extension/~/call-log", "The user's call log: one row per call.",
+                 primary_key=("id",), selector="records", params={**LIST, "view": "Simple"},
+                 window=Window(_iso, cursor="startTime")),
+        Endpoint("user_active_calls", "account/~/extension/~/active-calls",
+                 "Calls in progress or ended in the last minutes.", primary_key=("id",), selector="records", params=LIST),
+        Endpoint("call_monitoring_groups", "account/~/call-monitoring-groups", "Call monitoring groups.",
+                 primary_key=("id",), selector="records", params=LIST),
+        Endpoint("call_queues", "account/~/call-queues", "Call queues.", primary_key=("id",), selector="records",
+                 params=LIST),
+        Endpoint("ivr_prompts", "account/~/ivr-prompts", "Recorded IVR prompts.", primary_key=("id",),
+                 selector="records", params=LIST),
+    ),
+)

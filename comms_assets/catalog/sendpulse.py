@@ -1,0 +1,46 @@
+"""SendPulse (email and SMS marketing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
+
+from comms_assets.catalog.model import Api, Endpoint
+
+PAGE_SIZE = 100  # maximum ``limit``
+SINGLE = {"type": "single_page"}
+
+
+def _auth(credentials: Mapping[str, str], base_url: str) -> OAuth2ClientCredentials:
+    """Client credentials for a 1-hour token, which dlt fetches again when it expires."""
+    return OAuth2ClientCredentials(
+        access_token_url=base_url.rstrip("/") + "/oauth/access_token",
+        client_id=credentials["SENDPULSE_CLIENT_ID"],
+        client_secret=credentials["SENDPULSE_CLIENT_SECRET"],
+    )
+
+
+API = Api(
+    name="sendpulse",
+    title="SendPulse",
+    base_url="https://api.sendpulse.com",
+    credentials=(("SENDPULSE_CLIENT_ID", "SENDPULSE_CLIENT_SECRET"),),
+    auth=_auth,
+    # Bare arrays with no total: the end is an empty page (one extra request per endpoint).
+    paginator={"type": "offset", "limit": PAGE_SIZE, "offset_param": "offset", "limit_param": "limit",
+               "total_path": None},
+    page_size=PAGE_SIZE,
+    endpoints=(
+        Endpoint("mailing_lists", "addressbooks", "Mailing lists (address books) and their subscriber counts.",
+                 primary_key=("id",)),
+        Endpoint("campaigns", "campaigns", "Email campaigns with delivery statistics.", primary_key=("id",)),
+        Endpoint("templates", "templates", "Email templates.", primary_key=("id",), paginator=SINGLE),
+        Endpoint("senders", "senders", "Verified sender addresses.", primary_key=("email",), paginator=SINGLE),
+        Endpoint("webhooks", "v2/email-service/webhook", "Webhooks registered for email events.", primary_key=("id",),
+                 selector="data", paginator=SINGLE),
+        Endpoint("balance_details", "user/balance/detail",
+                 "Balance and tariff details: a snapshot without a key, replaced on every load.", paginator=SINGLE),
+        Endpoint("balance", "balance", "Account balance per currency.", primary_key=("currency",), paginator=SINGLE),
+    ),
+)
