@@ -1,0 +1,133 @@
+"""Catalog + sources -> Dagster assets: one asset per endpoint, two multi-assets per API.
+
+Date-cursor endpoints share a daily-partitioned multi-asset (a run loads exactly its window);
+the others share an unpartitioned one (a multi-asset has a single partitions definition).
+"""
+
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import dagster as dg
+import dlt
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
+from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from comms_assets.catalog import APIS, Api, Endpoint
+from comms_assets.errors import describe
+from comms_assets.sources import RequestStats, build_source
+from comms_assets.warehouse import pipeline
+
+POOL = "comms_warehouse"
+# Steps that write to or read the warehouse run one at a time inside a run (DuckDB has one writer).
+WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
+LOADER_FILE_FORMAT = "parquet"
+
+
+class CommsTranslator(DagsterDltTranslator):
+    """Key ``[api, endpoint]``, group = API, no phantom upstream, description and keys from the catalog."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        spec = super().get_asset_spec(data)
+        api = APIS[data.resource.source_name]
+        endpoint = api.endpoint(data.resource.name)
+        return spec.replace_attributes(
+            key=dg.AssetKey([api.name, endpoint.name]),
+            group_name=api.name,
+            deps=[],
+            description=f"{endpoint.description}\n\n`{endpoint.http_call}` ({api.title})",
+        ).merge_attributes(
+            metadata={
+                "comms/http_call": endpoint.http_call,
+                "comms/primary_key": ", ".join(endpoint.primary_key) or "(none: snapshot)",
+                "comms/write_disposition": endpoint.write_disposition,
+                "dagster/table_name": f"{api.name}.{endpoint.name}",
+            },
+            tags={"comms/api": api.name},
+        )
+
+
+TRANSLATOR = CommsTranslator()
+
+
+def partitions_def(api: Api) -> dg.DailyPartitionsDefinition:
+    """Daily UTC partitions from ``SOURCES__<API>__PARTITION_START`` (default: the catalog's)."""
+    start = dlt.config.get(f"sources.{api.name}.partition_start", str) or api.partition_start
+    return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC")
+
+
+def api_assets(api: Api) -> list[dg.AssetsDefinition]:
+    """The API's partitioned and unpartitioned multi-assets (whichever it has endpoints for)."""
+    out = []
+    for partitioned in (True, False):
+        endpoints = [e for e in api.endpoints if e.partitioned == partitioned]
+        if endpoints:
+            out.append(_multi_asset(api, endpoints, partitioned))
+    return out
+
+
+def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.AssetsDefinition:
+    names = [e.name for e in endpoints]
+    kind = "daily" if partitioned else "snapshot"
+    dlt_pipeline = pipeline(f"{api.name}_{kind}", api.name)
+    partitions = partitions_def(api) if partitioned else None
+
+    # ``@dlt_assets`` takes resources only as function parameters, whose names cannot vary per
+    # API; this is the same multi-asset it builds, with the API's credentials resource required.
+    @dg.multi_asset(
+        name=f"{api.name}_{kind}",
+        specs=build_dlt_asset_specs(build_source(api).with_resources(*names), dlt_pipeline, TRANSLATOR),
+        can_subset=True,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        pool=POOL,
+        op_tags=WAREHOUSE_TAGS,
+        required_resource_keys={"dlt", api.name},
+    )
+    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        credentials = getattr(context.resources, api.name).values()
+        window = context.partition_time_window if partitioned else None
+        stats = RequestStats()
+        source = build_source(api, credentials, window, stats).with_resources(*names)
+        started = time.monotonic()
+        runner: DagsterDltResource = context.resources.dlt
+        try:
+            results = list(runner.run(context=context, dlt_source=source, dlt_pipeline=dlt_pipeline,
+                                      dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT))
+        except Exception as exc:
+            raise dg.Failure(describe(api.name, exc, credentials.values())) from None
+        elapsed = round(time.monotonic() - started, 2)
+        loaded = dlt_pipeline.last_trace.last_normalize_info.row_counts if dlt_pipeline.last_trace else {}
+        for result in results:
+            table = result.asset_key.path[-1]
+            metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
+                        "comms/requests": stats.counts[table], "comms/elapsed_s": elapsed,
+                        "dagster/row_count": table_rows(dlt_pipeline, table)}
+            if window:
+                metadata["comms/window"] = _window_text(window.start, window.end)
+                metadata["dagster/partition_row_count"] = loaded.get(table, 0)
+            yield result._replace(metadata=metadata)
+
+    return load
+
+
+def table_rows(dlt_pipeline: dlt.Pipeline, table: str) -> int:
+    """Rows in the warehouse table now (0 if the endpoint has never returned a row)."""
+    with dlt_pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return 0
+        try:
+            rows = client.execute_sql(f"select count(*) from {client.make_qualified_table_name(table)}")
+        except DatabaseUndefinedRelation:  # created by the first load that has rows
+            return 0
+    return int(rows[0][0]) if rows else 0
+
+
+def _window_text(start: datetime, end: datetime) -> str:
+    return f"[{start.isoformat()}, {end.isoformat()})"
+
+
+def all_assets() -> list[dg.AssetsDefinition]:
+    return [asset for api in APIS.values() for asset in api_assets(api)]

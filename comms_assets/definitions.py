@@ -1,0 +1,33 @@
+"""The code location: every asset, check and resource of comms_assets, assembled."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from comms_assets.assets import WAREHOUSE_TAGS, api_assets
+from comms_assets.catalog import APIS
+from comms_assets.checks import key_checks
+from comms_assets.resources import credential_resources
+
+
+def build_definitions() -> dg.Definitions:
+    assets, checks = [], []
+    for api in APIS.values():
+        for multi_asset in api_assets(api):
+            assets.append(multi_asset)
+            if (check := key_checks(api, multi_asset)) is not None:
+                checks.append(check)
+    # Inside a run, warehouse steps go one at a time (DuckDB allows one writer per file); across
+    # runs the ``comms_warehouse`` pool does the same (see dagster.yaml).
+    executor = dg.multiprocess_executor.configured(
+        {"tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in WAREHOUSE_TAGS.items()]})
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        resources={"dlt": DagsterDltResource(), **credential_resources()},
+        executor=executor,
+    )
+
+
+defs = build_definitions()
