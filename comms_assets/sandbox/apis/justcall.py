@@ -45,7 +45,13 @@ class JustCall(Api):
         w = self.world
         return {"users": w.count("justcall/users"), "calls": w.count("justcall/calls"),
                 "texts": w.count("justcall/texts"), "contacts": w.count("justcall/contacts"),
-                "phone_numbers": w.count("justcall/phone_numbers")}
+                "phone_numbers": w.count("justcall/phone_numbers"), "analytics": self._analytics_rows()}
+
+    def _analytics_rows(self) -> int:
+        """Rows the analytics report yields when asked one day at a time: (agent, day) pairs."""
+        pairs = {(self.call(i)["agent_id"], self.world.instant("justcall/calls", i).date())
+                 for i in range(self.world.count("justcall/calls"))}
+        return len(pairs)
 
     # -- endpoints -----------------------------------------------------------------------------
 

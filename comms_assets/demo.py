@@ -1,0 +1,106 @@
+"""The main job, offline: start the sandbox, materialize every asset with the Dagster CLI, summarise.
+
+``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints load in one run;
+date-cursor endpoints load the sandbox's whole history as one partition-range run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import duckdb
+
+from comms_assets.catalog import APIS
+from comms_assets.sandbox import Sandbox, World
+from comms_assets.sandbox.data import today
+from comms_assets.warehouse import DEFAULT_DUCKDB
+
+EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
+                   r" - (?P<text>.*)")
+
+
+def keys(apis: list[str], partitioned: bool) -> str:
+    """Comma-separated asset keys of these APIs' partitioned or unpartitioned endpoints."""
+    return ",".join(f"{name}/{e.name}" for name in apis for e in APIS[name].endpoints if e.partitioned == partitioned)
+
+
+def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
+    """One ``dagster asset materialize``, printing a line per step, asset and failed check."""
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions", *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = EVENT.search(line)
+        if not match:
+            if "Error" in line or "Failure" in line:
+                print(f"          {line.rstrip()}")
+            continue
+        step, event, text = match["step"], match["event"], match["text"]
+        stamp = f"[{time.monotonic() - started:5.0f}s]"
+        if event == "STEP_START":
+            print(f"{stamp} {step}: started", flush=True)
+        elif event == "ASSET_MATERIALIZATION":
+            print(f"{stamp} {step}: {text.removeprefix('Materialized value ').rstrip('.')} loaded", flush=True)
+        elif event == "STEP_FAILURE" or "failed" in text:
+            print(f"{stamp} {step}: FAILED {text}", flush=True)
+    return process.wait() == 0
+
+
+def summary(path: str) -> list[tuple[str, str, int]]:
+    rows = []
+    with duckdb.connect(path, read_only=True) as con:
+        for api in APIS.values():
+            for endpoint in api.endpoints:
+                try:
+                    count = con.execute(f'select count(*) from "{api.name}"."{endpoint.name}"').fetchone()[0]
+                except duckdb.CatalogException:
+                    count = 0
+                rows.append((api.name, endpoint.name, count))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
+    parser.add_argument("--days", type=int, default=30, help="days of history in the sandbox")
+    parser.add_argument("--rate-limit-scale", type=float, default=20.0,
+                        help="multiply the APIs' published rate limits (1 = as published, 0 = off)")
+    parser.add_argument("--per-group", action="store_true",
+                        help="one run per API group, partitioned assets for the last day and the last 3 days (CI)")
+    args = parser.parse_args(argv)
+    world = World(scale=args.scale, start=today() - timedelta(days=args.days))
+    warehouse = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS", DEFAULT_DUCKDB)
+    started = time.monotonic()
+    with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
+        print(f"sandbox on {sandbox.url}: {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d}, scale {args.scale}")
+        env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
+        last = world.end - timedelta(days=1)
+        ranges = [f"{last - timedelta(days=2):%Y-%m-%d}...{last:%Y-%m-%d}"] if args.per_group else [
+            f"{world.start:%Y-%m-%d}...{last:%Y-%m-%d}"]
+        runs = []
+        for group in ([api.name] for api in APIS.values()) if args.per_group else [list(APIS)]:
+            if snapshots := keys(group, partitioned=False):
+                runs.append(["--select", snapshots])
+            if daily := keys(group, partitioned=True):
+                if args.per_group:
+                    runs.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
+                runs += [["--select", daily, "--partition-range", span] for span in ranges]
+        ok = all([materialize(run, env, started) for run in runs])
+    rows = summary(warehouse)
+    print(f"\n{'api':<12} {'endpoint':<30} {'rows':>8}")
+    for api, endpoint, count in rows:
+        print(f"{api:<12} {endpoint:<30} {count:>8,}")
+    total = sum(count for *_, count in rows)
+    print(f"{'total':<43} {total:>8,}\n{len(rows)} endpoints into {warehouse} in {time.monotonic() - started:.0f}s"
+          f"{'' if ok else ' — WITH FAILURES (see above)'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

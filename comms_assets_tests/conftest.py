@@ -1,0 +1,74 @@
+"""Shared fixtures: a sandbox on a free port, the environment pointing at it, a throw-away warehouse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from comms_assets.sandbox import Sandbox, World
+
+# A fixed history, so tests do not depend on the day they run.
+END = datetime(2026, 11, 1, tzinfo=UTC)
+START = END - timedelta(days=10)
+
+# What the sandbox calls each endpoint's collection (it is written independently of the catalog).
+SANDBOX_COLLECTION = {
+    "justcall/users": "justcall/users", "justcall/calls": "justcall/calls", "justcall/sms": "justcall/texts",
+    "justcall/contacts": "justcall/contacts", "justcall/phone_numbers": "justcall/phone_numbers",
+    "justcall/agent_analytics": "justcall/analytics",
+    "ringcentral/user_business_hours": "ringcentral/business_hours",
+    "ringcentral/company_business_hours": "ringcentral/company_business_hours",
+    "ringcentral/forwarding_numbers": "ringcentral/forwarding_numbers",
+    "ringcentral/blocked_allowed_phonenumbers": "ringcentral/blocked_numbers",
+    "ringcentral/user_call_records": "ringcentral/call_log", "ringcentral/user_active_calls": "ringcentral/active_calls",
+    "ringcentral/call_monitoring_groups": "ringcentral/monitoring_groups",
+    "ringcentral/call_queues": "ringcentral/call_queues", "ringcentral/ivr_prompts": "ringcentral/ivr_prompts",
+    "gong/users": "gong/users", "gong/calls": "gong/calls", "gong/extensive_calls": "gong/extensive_calls",
+    "gong/scorecards": "gong/scorecards", "gong/answered_scorecards": "gong/answered_scorecards",
+    "sendpulse/mailing_lists": "sendpulse/addressbooks", "sendpulse/campaigns": "sendpulse/campaigns",
+    "sendpulse/templates": "sendpulse/templates", "sendpulse/senders": "sendpulse/senders",
+    "sendpulse/webhooks": "sendpulse/webhooks", "sendpulse/balance_details": "sendpulse/balance_detail",
+    "sendpulse/balance": "sendpulse/balance",
+    "lacrm/users": "lacrm/users", "lacrm/contacts": "lacrm/contacts", "lacrm/tasks": "lacrm/tasks",
+    "lacrm/pipeline_items": "lacrm/pipeline_items", "lacrm/notes": "lacrm/notes", "lacrm/teams": "lacrm/teams",
+    "lacrm/events": "lacrm/events", "lacrm/contact_events": "lacrm/contact_events",
+}
+
+# Small but multi-page for every paged endpoint (page sizes: 100, 1000, 10000).
+SMALL = {"justcall/calls": 450, "justcall/texts": 230, "justcall/contacts": 150, "ringcentral/call_log": 1500,
+         "ringcentral/blocked_numbers": 1200, "gong/calls": 250, "gong/answered_scorecards": 130,
+         "gong/users": 120, "sendpulse/addressbooks": 120, "sendpulse/campaigns": 200, "lacrm/contacts": 40,
+         "lacrm/notes": 10_050, "lacrm/tasks": 300, "lacrm/events": 120}
+
+FAST_RETRIES = {f"SOURCES__{api}__REQUEST_BACKOFF_FACTOR": "0.05" for api in
+                ("JUSTCALL", "RINGCENTRAL", "GONG", "SENDPULSE", "LACRM")}
+
+
+def small_world() -> World:
+    return World(seed=7, start=START, end=END, counts=dict(SMALL))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(world=small_world(), rate_limit_scale=0) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The process environment pointed at the sandbox and at a fresh DuckDB file."""
+    env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "comms.duckdb"),
+           "DLT_DATA_DIR": str(tmp_path / "dlt")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def clean_env() -> dict[str, str]:
+    """The current environment without any API credential or base URL."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "JUSTCALL_", "RINGCENTRAL_",
+                                                                      "GONG_", "SENDPULSE_", "LACRM_"))}
