@@ -1,0 +1,70 @@
+"""Every endpoint loaded from the sandbox through dlt into a real DuckDB: all pages, nothing twice."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import dlt
+import pytest
+
+from comms_assets.catalog import APIS
+from comms_assets.sandbox import Sandbox
+from comms_assets.sources import RequestStats, build_source
+from comms_assets.warehouse import column
+from comms_assets_tests.conftest import END, SANDBOX_COLLECTION, START, small_world
+
+ENDPOINTS = [f"{api.name}/{e.name}" for api in APIS.values() for e in api.endpoints]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Load all 35 endpoints once; return rows, distinct keys and requests per endpoint."""
+    root: Path = tmp_path_factory.mktemp("load")
+    with Sandbox(world=small_world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        env = sandbox.env()
+        for name, value in env.items():
+            patch.setenv(name, value)
+        result: dict[str, dict] = {}
+        for api in APIS.values():
+            stats = RequestStats()
+            credentials = {name: env[name] for name in api.credentials[0]}
+            pipeline = dlt.pipeline(f"test_{api.name}", destination=dlt.destinations.duckdb(str(root / "t.duckdb")),
+                                    dataset_name=api.name, pipelines_dir=str(root / "pipelines"))
+            pipeline.run(build_source(api, credentials, (START, END), stats), loader_file_format="parquet")
+            with pipeline.sql_client() as client:
+                for endpoint in api.endpoints:
+                    table = client.make_qualified_table_name(endpoint.name)
+                    keys = ", ".join(column(k) for k in endpoint.primary_key) or "*"
+                    rows = client.execute_sql(f"select count(*) from {table}")[0][0]
+                    distinct = client.execute_sql(f"select count(*) from (select distinct {keys} from {table}) k")[0][0]
+                    result[f"{api.name}/{endpoint.name}"] = {"rows": rows, "distinct": distinct,
+                                                             "requests": stats.counts[endpoint.name]}
+        yield {"tables": result, "expected": sandbox.counts()}
+
+
+@pytest.mark.parametrize("key", ENDPOINTS)
+def test_endpoint_loads_every_record_once(loaded: dict, key: str) -> None:
+    table = loaded["tables"][key]
+    expected = loaded["expected"][SANDBOX_COLLECTION[key]]
+    assert expected > 0
+    assert table["rows"] == table["distinct"] == expected
+
+
+@pytest.mark.parametrize("key", [k for k in ENDPOINTS if k not in ("justcall/agent_analytics", "lacrm/pipeline_items",
+                                                                   "lacrm/contact_events")])
+def test_requests_are_pages_plus_at_most_one(loaded: dict, key: str) -> None:
+    api = APIS[key.split("/")[0]]
+    endpoint = api.endpoint(key.split("/")[1])
+    single = endpoint.paginator == {"type": "single_page"}
+    pages = 1 if single else max(1, math.ceil(loaded["tables"][key]["rows"] / api.page_size))
+    assert pages <= loaded["tables"][key]["requests"] <= pages + 1
+
+
+def test_per_day_and_per_parent_endpoints_make_one_request_per_day_or_parent(loaded: dict) -> None:
+    days = (END - START).days
+    assert loaded["tables"]["justcall/agent_analytics"]["requests"] == days
+    contacts = loaded["expected"]["lacrm/contacts"]
+    assert loaded["tables"]["lacrm/pipeline_items"]["requests"] == contacts
+    assert loaded["tables"]["lacrm/contact_events"]["requests"] == contacts

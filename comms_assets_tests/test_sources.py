@@ -1,0 +1,129 @@
+"""Each API's auth, paging parameters and stop signal, asserted on the wire with ``responses``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from comms_assets.catalog import APIS
+from comms_assets.sources import build_source, latest_instant
+from comms_assets_tests.conftest import END, START
+
+HOST = "https://api.test"
+
+
+@pytest.fixture
+def http(monkeypatch: pytest.MonkeyPatch) -> responses.RequestsMock:
+    for api in APIS:
+        monkeypatch.setenv(f"SOURCES__{api.upper()}__BASE_URL", f"{HOST}/{api}" + ("/v2/" if api == "lacrm" else ""))
+        monkeypatch.setenv(f"SOURCES__{api.upper()}__REQUEST_MAX_ATTEMPTS", "1")
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+def rows(api: str, endpoint: str, credentials: dict[str, str]) -> list[dict]:
+    return list(build_source(APIS[api], credentials, (START, END)).with_resources(endpoint))
+
+
+def query(call: responses.Call) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+
+
+def test_justcall_raw_key_secret_zero_based_pages_and_empty_next_link(http: responses.RequestsMock) -> None:
+    url = f"{HOST}/justcall/v2.1/calls"
+    http.get(url, json={"status": "success", "count": 2, "next_page_link": f"{url}?page=1",
+                        "data": [{"id": 1, "call_date": "2026-10-22"}, {"id": 2, "call_date": "2026-10-23"}]})
+    http.get(url, json={"status": "success", "count": 1, "next_page_link": "",
+                        "data": [{"id": 3, "call_date": "2026-10-31"}]})
+    assert [r["id"] for r in rows("justcall", "calls", {"JUSTCALL_API_KEY": "k", "JUSTCALL_API_SECRET": "s"})] == [1, 2, 3]
+    first, second = http.calls
+    assert first.request.headers["Authorization"] == "k:s"
+    assert query(first) == {"page": "0", "per_page": "100", "order": "asc", "sort": "datetime",
+                            "from_datetime": "2026-10-22 00:00:00", "to_datetime": "2026-10-31 23:59:59"}
+    assert query(second)["page"] == "1"
+
+
+def test_ringcentral_jwt_grant_then_bearer_and_navigation(http: responses.RequestsMock) -> None:
+    http.post(f"{HOST}/ringcentral/oauth/token", json={"access_token": "T", "token_type": "bearer", "expires_in": 3600})
+    url = f"{HOST}/ringcentral/account/~/call-queues"
+    http.get(url, json={"records": [{"id": "1"}], "navigation": {"nextPage": {"uri": f"{url}?page=2&perPage=1000"}}})
+    http.get(url, json={"records": [{"id": "2"}], "navigation": {}})
+    credentials = {"RINGCENTRAL_CLIENT_ID": "cid", "RINGCENTRAL_CLIENT_SECRET": "csec", "RINGCENTRAL_JWT": "jwt"}
+    assert [r["id"] for r in rows("ringcentral", "call_queues", credentials)] == ["1", "2"]
+    token, first, second = http.calls
+    assert token.request.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:csec").decode()
+    assert parse_qs(token.request.body) == {"grant_type": ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+                                            "assertion": ["jwt"]}
+    assert first.request.headers["Authorization"] == "Bearer T"
+    assert query(first) == {"perPage": "1000"} and query(second) == {"page": "2", "perPage": "1000"}
+
+
+def test_ringcentral_accepts_a_ready_access_token(http: responses.RequestsMock) -> None:
+    http.get(f"{HOST}/ringcentral/account/~/call-queues", json={"records": [{"id": "1"}], "navigation": {}})
+    assert rows("ringcentral", "call_queues", {"RINGCENTRAL_ACCESS_TOKEN": "ready"})
+    assert http.calls[0].request.headers["Authorization"] == "Bearer ready"
+
+
+def test_gong_basic_auth_cursor_in_post_body_and_404_as_empty(http: responses.RequestsMock) -> None:
+    url = f"{HOST}/gong/calls/extensive"
+    call = {"metaData": {"id": "1", "started": "2026-10-25T10:00:00-05:00"}}
+    http.post(url, json={"records": {"cursor": "C2"}, "calls": [call]})
+    http.post(url, json={"records": {}, "calls": [{"metaData": {"id": "2", "started": "2026-10-26T10:00:00Z"}}]})
+    credentials = {"GONG_ACCESS_KEY": "ak", "GONG_ACCESS_KEY_SECRET": "as"}
+    assert [r["metaData"]["id"] for r in rows("gong", "extensive_calls", credentials)] == ["1", "2"]
+    first, second = (json.loads(c.request.body) for c in http.calls)
+    assert http.calls[0].request.headers["Authorization"] == "Basic " + base64.b64encode(b"ak:as").decode()
+    assert first["filter"] == {"fromDateTime": START.isoformat(), "toDateTime": END.isoformat()} and "cursor" not in first
+    assert second["cursor"] == "C2"
+    http.reset()
+    http.get(f"{HOST}/gong/calls", status=404, json={"requestId": "r", "errors": [
+        "No calls found corresponding to the provided filters"]})
+    assert rows("gong", "calls", credentials) == []
+
+
+def test_sendpulse_client_credentials_and_offset_until_empty(http: responses.RequestsMock) -> None:
+    http.post(f"{HOST}/sendpulse/oauth/access_token", json={"access_token": "T", "token_type": "Bearer", "expires_in": 3600})
+    url = f"{HOST}/sendpulse/addressbooks"
+    http.get(url, json=[{"id": i} for i in range(100)])
+    http.get(url, json=[{"id": 100}])
+    http.get(url, json=[])
+    result = rows("sendpulse", "mailing_lists", {"SENDPULSE_CLIENT_ID": "cid", "SENDPULSE_CLIENT_SECRET": "cs"})
+    assert len(result) == 101
+    token, *pages = http.calls
+    assert parse_qs(token.request.body) == {"grant_type": ["client_credentials"], "client_id": ["cid"],
+                                            "client_secret": ["cs"]}
+    assert [query(p) for p in pages] == [{"limit": "100", "offset": str(o)} for o in (0, 100, 200)]
+    assert all(p.request.headers["Authorization"] == "Bearer T" for p in pages)
+
+
+def test_lacrm_function_body_pages_in_parameters_and_has_more(http: responses.RequestsMock) -> None:
+    url = f"{HOST}/lacrm/v2/"
+    http.post(url, json={"HasMoreResults": True, "Results": {"t1": {"TaskId": "t1", "DueDate": "2026-10-23"}}})
+    http.post(url, json={"HasMoreResults": False, "Results": {"t2": {"TaskId": "t2", "DueDate": "2026-10-24"}}})
+    assert [r["TaskId"] for r in rows("lacrm", "tasks", {"LACRM_API_KEY": "raw"})] == ["t1", "t2"]
+    bodies = [json.loads(c.request.body) for c in http.calls]
+    assert http.calls[0].request.headers["Authorization"] == "raw"
+    assert bodies[0] == {"Function": "GetTasks", "Parameters": {
+        "MaxNumberOfResults": 10_000, "StartDate": "2026-10-22", "EndDate": "2026-10-31",
+        "SortDirection": "Ascending", "Page": 1}}
+    assert bodies[1]["Parameters"]["Page"] == 2
+
+
+def test_window_bounds_drop_records_outside_it(http: responses.RequestsMock) -> None:
+    """An API that ignores the filter still loads only the window (dlt's incremental, both ends)."""
+    http.get(f"{HOST}/gong/calls", json={"records": {}, "calls": [
+        {"id": "early", "started": "2026-10-21T23:00:00-02:00"},  # 2026-10-22T01:00Z: inside
+        {"id": "before", "started": "2026-10-21T23:59:59Z"},
+        {"id": "last", "started": "2026-10-31T23:59:59+00:00"},
+        {"id": "after", "started": "2026-10-31T22:00:00-05:00"}]})  # 2026-11-01T03:00Z: outside
+    got = rows("gong", "calls", {"GONG_ACCESS_KEY": "a", "GONG_ACCESS_KEY_SECRET": "b"})
+    assert [r["id"] for r in got] == ["early", "last"]
+
+
+def test_latest_instant_compares_points_in_time() -> None:
+    assert latest_instant(("2026-10-22T01:00:00+02:00", "2026-10-21T23:30:00Z")) == "2026-10-21T23:30:00Z"
+    assert latest_instant(("2026-10-22", "2026-10-21T23:59:59+00:00")) == "2026-10-22"
