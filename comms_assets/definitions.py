@@ -8,6 +8,7 @@ from dagster_dlt import DagsterDltResource
 from comms_assets.assets import WAREHOUSE_TAGS, api_assets
 from comms_assets.catalog import APIS
 from comms_assets.checks import key_checks
+from comms_assets import warehouse
 from comms_assets.resources import credential_resources
 
 
@@ -18,16 +19,22 @@ def build_definitions() -> dg.Definitions:
             assets.append(multi_asset)
             if (check := key_checks(api, multi_asset)) is not None:
                 checks.append(check)
-    # Inside a run, warehouse steps go one at a time (DuckDB allows one writer per file); across
-    # runs the ``comms_warehouse`` pool does the same (see dagster.yaml).
-    executor = dg.multiprocess_executor.configured(
-        {"tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in WAREHOUSE_TAGS.items()]})
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         resources={"dlt": DagsterDltResource(), **credential_resources()},
-        executor=executor,
+        executor=executor(),
     )
+
+
+def executor() -> dg.ExecutorDefinition:
+    """DuckDB takes one writer per file, so its steps run one after another in the run's process
+    (a process per step would only add start-up time); across runs the ``comms_warehouse`` pool
+    serialises them (dagster.yaml). Warehouses with concurrent writers get a process per step."""
+    if warehouse.is_duckdb():
+        return dg.in_process_executor
+    limits = [{"key": key, "value": value, "limit": 4} for key, value in WAREHOUSE_TAGS.items()]
+    return dg.multiprocess_executor.configured({"tag_concurrency_limits": limits})
 
 
 defs = build_definitions()

@@ -35,6 +35,7 @@ def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions", *args]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
+    seen: set[str] = set()  # a partition range materializes each asset once per day: say it once
     for line in process.stdout:
         match = EVENT.search(line)
         if not match:
@@ -45,7 +46,8 @@ def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
         stamp = f"[{time.monotonic() - started:5.0f}s]"
         if event == "STEP_START":
             print(f"{stamp} {step}: started", flush=True)
-        elif event == "ASSET_MATERIALIZATION":
+        elif event == "ASSET_MATERIALIZATION" and text not in seen:
+            seen.add(text)
             print(f"{stamp} {step}: {text.removeprefix('Materialized value ').rstrip('.')} loaded", flush=True)
         elif event == "STEP_FAILURE" or "failed" in text:
             print(f"{stamp} {step}: FAILED {text}", flush=True)

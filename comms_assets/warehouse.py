@@ -18,10 +18,13 @@ DEFAULT_DUCKDB = "data/comms.duckdb"
 NAMING = NamingConvention()
 
 
+def is_duckdb() -> bool:
+    return os.environ.get("COMMS_DESTINATION", "duckdb") == "duckdb"
+
+
 def destination() -> Destination:
-    name = os.environ.get("COMMS_DESTINATION", "duckdb")
-    if name != "duckdb":
-        return Destination.from_reference(name)
+    if not is_duckdb():
+        return Destination.from_reference(os.environ["COMMS_DESTINATION"])
     path = Path(dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB)
     path.parent.mkdir(parents=True, exist_ok=True)
     return dlt.destinations.duckdb(str(path.absolute()))

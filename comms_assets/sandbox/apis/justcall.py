@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from comms_assets.sandbox.data import email, person, phone
@@ -19,6 +20,9 @@ class JustCall(Api):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Every call and text embeds its agent and number: build each of those once.
+        self.user = lru_cache(maxsize=65536)(self.user)  # type: ignore[method-assign]
+        self.number = lru_cache(maxsize=65536)(self.number)  # type: ignore[method-assign]
         self.route("GET", "/v2.1/users", self._list("justcall/users", self.user, 50))
         self.route("GET", "/v2.1/calls", self._list("justcall/calls", self.call, 20, dated=True))
         self.route("GET", "/v2.1/texts", self._list("justcall/texts", self.text, 20, dated=True))
@@ -150,6 +154,8 @@ class JustCall(Api):
         at = w.instant("justcall/calls", i)
         agent = self.user(w.pick("justcall/users", r))
         first, last = person(r)
+        stamp = at.isoformat()
+        day, clock = stamp[:10], stamp[11:19]
         kind = r.choice(["answered", "answered", "answered", "missed", "voicemail"])
         talk = r.randrange(20, 1800) if kind == "answered" else 0
         ring = r.randrange(2, 30)
@@ -157,8 +163,7 @@ class JustCall(Api):
                 "contact_name": f"{first} {last}", "contact_email": email(first, last, i),
                 "agent_id": agent["id"], "agent_name": agent["name"], "agent_email": agent["email"],
                 "justcall_number": agent["owned_numbers"][0],
-                "call_date": at.strftime("%Y-%m-%d"), "call_time": at.strftime("%H:%M:%S"),
-                "call_user_date": at.strftime("%Y-%m-%d"), "call_user_time": at.strftime("%H:%M:%S"),
+                "call_date": day, "call_time": clock, "call_user_date": day, "call_user_time": clock,
                 "call_duration": {"total_duration": ring + talk, "ring_time": ring, "hold_time": 0,
                                   "wrap_up_time": r.randrange(0, 60), "conversation_time": talk},
                 "call_info": {"direction": r.choice(["Incoming", "Outgoing"]), "type": kind,
@@ -172,9 +177,11 @@ class JustCall(Api):
         r = w.rng("justcall/texts", i)
         at = w.instant("justcall/texts", i)
         agent = self.user(w.pick("justcall/users", r))
+        stamp = at.isoformat()
+        day, clock = stamp[:10], stamp[11:19]
         return {"id": 8_000_001 + i, "contact_number": phone(r), "justcall_number": agent["owned_numbers"][0],
-                "agent_id": agent["id"], "sms_date": at.strftime("%Y-%m-%d"), "sms_time": at.strftime("%H:%M:%S"),
-                "sms_user_date": at.strftime("%Y-%m-%d"), "sms_user_time": at.strftime("%H:%M:%S"),
+                "agent_id": agent["id"], "sms_date": day, "sms_time": clock, "sms_user_date": day,
+                "sms_user_time": clock,
                 "direction": r.choice(["Incoming", "Outgoing"]),
                 "delivery_status": r.choice(["delivered", "delivered", "sent", "failed"]),
                 "sms_info": {"body": r.choice(["Thanks!", "Call me back?", "Your order shipped."]),

@@ -1,0 +1,48 @@
+"""The README's endpoint table, generated from the catalog: ``python -m comms_assets.docs``.
+
+Run with ``--check`` to fail when README.md is out of date (the tests do).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from comms_assets.catalog import APIS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- endpoints:start -->", "<!-- endpoints:end -->"
+
+
+def endpoint_table() -> str:
+    lines = ["| API | asset key | HTTP call | primary key | loads |", "|---|---|---|---|---|"]
+    for api in APIS.values():
+        for e in api.endpoints:
+            key = ", ".join(f"`{k}`" for k in e.primary_key) or "none (snapshot)"
+            loads = "daily partitions, merge" if e.partitioned else f"unpartitioned, {e.write_disposition}"
+            if e.per_parent:
+                loads += f", per {e.per_parent.endpoint} record"
+            lines.append(f"| {api.title} | `{api.name}/{e.name}` | `{e.http_call}` | {key} | {loads} |")
+    return "\n".join(lines)
+
+
+def render(readme: str) -> str:
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{endpoint_table()}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    current = README.read_text()
+    fresh = render(current)
+    if "--check" in argv:
+        if fresh != current:
+            print("README.md endpoint table is out of date: run python -m comms_assets.docs", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
