@@ -17,7 +17,8 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from comms_assets.catalog import APIS, Api, Endpoint
 from comms_assets.errors import describe
-from comms_assets.sources import RequestStats, build_source
+from comms_assets.checks import check_specs, evaluate
+from comms_assets.sources import LoadStats, build_source
 from comms_assets.warehouse import pipeline
 
 POOL = "comms_warehouse"
@@ -72,45 +73,61 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     names = [e.name for e in endpoints]
     kind = "daily" if partitioned else "snapshot"
     dlt_pipeline = pipeline(f"{api.name}_{kind}", api.name)
-    partitions = partitions_def(api) if partitioned else None
 
     # ``@dlt_assets`` takes resources only as function parameters, whose names cannot vary per
-    # API; this is the same multi-asset it builds, with the API's credentials resource required.
+    # API, and no check specs; this is the multi-asset it builds, with both added.
     @dg.multi_asset(
         name=f"{api.name}_{kind}",
         specs=build_dlt_asset_specs(build_source(api).with_resources(*names), dlt_pipeline, TRANSLATOR),
+        check_specs=check_specs(api, endpoints),
         can_subset=True,
-        partitions_def=partitions,
+        partitions_def=partitions_def(api) if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         pool=POOL,
         op_tags=WAREHOUSE_TAGS,
         required_resource_keys={"dlt", api.name},
     )
-    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        credentials = getattr(context.resources, api.name).values()
-        window = context.partition_time_window if partitioned else None
-        stats = RequestStats()
-        source = build_source(api, credentials, window, stats).with_resources(*names)
-        started = time.monotonic()
-        runner: DagsterDltResource = context.resources.dlt
-        try:
-            results = list(runner.run(context=context, dlt_source=source, dlt_pipeline=dlt_pipeline,
-                                      dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT))
-        except Exception as exc:
-            raise dg.Failure(describe(api.name, exc, credentials.values())) from None
-        elapsed = round(time.monotonic() - started, 2)
-        loaded = dlt_pipeline.last_trace.last_normalize_info.row_counts if dlt_pipeline.last_trace else {}
-        for result in results:
-            table = result.asset_key.path[-1]
-            metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
-                        "comms/requests": stats.counts[table], "comms/elapsed_s": elapsed,
-                        "dagster/row_count": table_rows(dlt_pipeline, table)}
-            if window:
-                metadata["comms/window"] = _window_text(window.start, window.end)
-                metadata["dagster/partition_row_count"] = loaded.get(table, 0)
-            yield result._replace(metadata=metadata)
+    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
+                                                             dg.AssetCheckResult]:
+        if context.selected_asset_keys:
+            yield from _load(context, api, names, dlt_pipeline, partitioned)
+        yield from evaluate(api, dlt_pipeline, set(context.selected_asset_check_keys))
 
     return load
+
+
+def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pipeline: dlt.Pipeline,
+          partitioned: bool) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+    """Run the API's dlt source for the selected endpoints and report each asset (and day)."""
+    credentials = getattr(context.resources, api.name).values()
+    window = (context.partition_time_window.start, context.partition_time_window.end) if partitioned else None
+    stats = LoadStats()
+    source = build_source(api, credentials, window, stats).with_resources(*names)
+    started = time.monotonic()
+    runner: DagsterDltResource = context.resources.dlt
+    try:
+        results = list(runner.run(context=context, dlt_source=source, dlt_pipeline=dlt_pipeline,
+                                  dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT))
+    except Exception as exc:
+        raise dg.Failure(describe(api.name, exc, credentials.values())) from None
+    elapsed = round(time.monotonic() - started, 2)
+    loaded = dlt_pipeline.last_trace.last_normalize_info.row_counts if dlt_pipeline.last_trace else {}
+    for result in results:
+        table = result.asset_key.path[-1]
+        metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
+                    "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
+                    "dagster/row_count": table_rows(dlt_pipeline, table)}
+        if not partitioned:
+            yield result._replace(metadata=metadata)
+            continue
+        # One materialization per day, each with its own rows (a range runs as one load).
+        days = context.assets_def.partitions_def
+        for key in context.partition_keys:
+            day = days.time_window_for_partition_key(key)
+            rows = stats.rows_by_day[(table, key)]
+            yield dg.AssetMaterialization(asset_key=result.asset_key, partition=key, metadata={
+                **metadata, "rows_loaded": rows, "dagster/partition_row_count": rows,
+                "comms/run_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
 
 
 def table_rows(dlt_pipeline: dlt.Pipeline, table: str) -> int:

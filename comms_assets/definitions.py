@@ -7,21 +7,14 @@ from dagster_dlt import DagsterDltResource
 
 from comms_assets.assets import WAREHOUSE_TAGS, api_assets
 from comms_assets.catalog import APIS
-from comms_assets.checks import key_checks
 from comms_assets import warehouse
 from comms_assets.resources import credential_resources
 
 
 def build_definitions() -> dg.Definitions:
-    assets, checks = [], []
-    for api in APIS.values():
-        for multi_asset in api_assets(api):
-            assets.append(multi_asset)
-            if (check := key_checks(api, multi_asset)) is not None:
-                checks.append(check)
+    assets = [multi_asset for api in APIS.values() for multi_asset in api_assets(api)]
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         resources={"dlt": DagsterDltResource(), **credential_resources()},
         executor=executor(),
     )

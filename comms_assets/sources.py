@@ -49,17 +49,36 @@ def _instant(value: Any) -> datetime:
 
 
 @dataclass
-class RequestStats:
-    """Requests made per endpoint during one load, counted by a response hook."""
+class LoadStats:
+    """What one load did: requests per endpoint (a response hook) and, for date-cursor endpoints,
+    rows extracted per endpoint and UTC day (a map step), so a range run can report each day."""
 
-    counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    requests: collections.Counter[str] = field(default_factory=collections.Counter)
+    rows_by_day: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hook(self, endpoint: str):
+    def request_hook(self, endpoint: str):
         def count(response: Response, *args: Any, **kwargs: Any) -> Response:
             with self._lock:
-                self.counts[endpoint] += 1
+                self.requests[endpoint] += 1
             return response
+
+        return count
+
+    def row_counter(self, endpoint: str, date_field: str, window: Window):
+        """Counts rows per day of ``date_field``; runs before dlt's incremental drops rows outside
+        the window, so it skips those itself."""
+        path = date_field.split(".")
+        start, end = window
+
+        def count(row: dict[str, Any]) -> dict[str, Any]:
+            value: Any = row
+            for part in path:
+                value = value[part]
+            moment = _instant(value)
+            if start <= moment < end:
+                self.rows_by_day[(endpoint, moment.astimezone(UTC).date().isoformat())] += 1
+            return row
 
         return count
 
@@ -68,7 +87,7 @@ def build_source(
     api: Api,
     credentials: Mapping[str, str] | None = None,
     window: Window | None = None,
-    stats: RequestStats | None = None,
+    stats: LoadStats | None = None,
 ) -> DltSource:
     """The dlt source of one API.
 
@@ -88,7 +107,7 @@ def build_source(
     for endpoint in api.endpoints:
         if endpoint.window:
             resources.append(_windows(endpoint, window))
-        resources.append(_resource(api, endpoint, window, stats or RequestStats()))
+        resources.append(_resource(api, endpoint, window, stats or LoadStats()))
     config = {"client": client, "resources": resources}
     return rest_api_source(config, name=api.name)  # type: ignore[arg-type]
 
@@ -157,10 +176,10 @@ def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str
     return out
 
 
-def _resource(api: Api, endpoint: Endpoint, window: Window, stats: RequestStats) -> dict[str, Any]:
+def _resource(api: Api, endpoint: Endpoint, window: Window, stats: LoadStats) -> dict[str, Any]:
     request: dict[str, Any] = {"path": endpoint.path, "method": endpoint.method, "data_selector": endpoint.selector,
                                "params": dict(endpoint.params), "response_actions": [
-                                   stats.hook(endpoint.name), *api.response_actions]}
+                                   stats.request_hook(endpoint.name), *api.response_actions]}
     if endpoint.json is not None:
         request["json"] = dict(endpoint.json)
     if endpoint.paginator is not None:
@@ -179,9 +198,13 @@ def _resource(api: Api, endpoint: Endpoint, window: Window, stats: RequestStats)
                 "cursor_path": endpoint.window.cursor, "initial_value": start.isoformat(),
                 "end_value": end.isoformat(), "range_end": "open", "last_value_func": latest_instant,
                 "primary_key": []}
+        steps = []
         if endpoint.window.tag:
             resource["include_from_parent"] = ["window_start"]
-            resource["processing_steps"] = [{"map": _rename(f"_{parent}_window_start", endpoint.window.tag)}]
+            steps.append({"map": _rename(f"_{parent}_window_start", endpoint.window.tag)})
+        steps.append({"map": stats.row_counter(endpoint.name, endpoint.window.cursor or endpoint.window.tag or "",
+                                               window)})
+        resource["processing_steps"] = steps
     if endpoint.per_parent:
         link = endpoint.per_parent
         *parents, leaf = link.key.split(".")

@@ -38,7 +38,7 @@ def test_35_assets_in_5_groups_with_keys_partitions_and_checks() -> None:
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert len(checks) == 68  # uniqueness and not-null for the 34 keyed endpoints
     assert ("sendpulse/balance_details", "primary_key_unique") not in checks
-    specs = [spec for checks_def in build_definitions().asset_checks for spec in checks_def.check_specs]
+    specs = [spec for assets_def in build_definitions().assets for spec in assets_def.check_specs]
     assert len(specs) == 68 and all(spec.blocking for spec in specs)
 
 

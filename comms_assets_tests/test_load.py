@@ -11,7 +11,7 @@ import pytest
 
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox
-from comms_assets.sources import RequestStats, build_source
+from comms_assets.sources import LoadStats, build_source
 from comms_assets.warehouse import column
 from comms_assets_tests.conftest import END, SANDBOX_COLLECTION, START, small_world
 
@@ -28,7 +28,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             patch.setenv(name, value)
         result: dict[str, dict] = {}
         for api in APIS.values():
-            stats = RequestStats()
+            stats = LoadStats()
             credentials = {name: env[name] for name in api.credentials[0]}
             pipeline = dlt.pipeline(f"test_{api.name}", destination=dlt.destinations.duckdb(str(root / "t.duckdb")),
                                     dataset_name=api.name, pipelines_dir=str(root / "pipelines"))
@@ -40,7 +40,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     rows = client.execute_sql(f"select count(*) from {table}")[0][0]
                     distinct = client.execute_sql(f"select count(*) from (select distinct {keys} from {table}) k")[0][0]
                     result[f"{api.name}/{endpoint.name}"] = {"rows": rows, "distinct": distinct,
-                                                             "requests": stats.counts[endpoint.name]}
+                                                             "requests": stats.requests[endpoint.name]}
         yield {"tables": result, "expected": sandbox.counts()}
 
 

@@ -16,7 +16,7 @@ from comms_assets.sandbox import Sandbox
 
 def run(selection: str, partition_key: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     defs = build_definitions()
-    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, partition_key=partition_key,
+    return dg.materialize(defs.assets, selection=selection, partition_key=partition_key,
                           resources=defs.resources, raise_on_error=raise_on_error)
 
 
