@@ -1,0 +1,134 @@
+"""Daily partitions: exact windows, idempotent and order-free backfills, ranges as one run, checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from comms_assets.definitions import build_definitions
+from comms_assets.sandbox import Sandbox, World
+
+DATED = ["justcall/calls", "justcall/sms", "justcall/agent_analytics", "ringcentral/user_call_records", "gong/calls",
+         "gong/extensive_calls", "gong/answered_scorecards", "lacrm/tasks", "lacrm/events"]
+TABLES = {"justcall.calls": "id", "justcall.sms": "id", "justcall.agent_analytics": "agent_id, report_date",
+          "ringcentral.user_call_records": "id", "gong.calls": "id", "gong.extensive_calls": "meta_data__id",
+          "gong.answered_scorecards": "answered_scorecard_id", "lacrm.tasks": "task_id", "lacrm.events": "event_id"}
+
+
+def materialize(selection: list[str], first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+    """One run over the partitions ``first``..``last`` (a single day when ``last`` is None)."""
+    defs = build_definitions()
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey.from_user_string(k) for k in selection]
+    if last is None:
+        return job.execute_in_process(asset_selection=keys, partition_key=first, raise_on_error=False)
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return job.execute_in_process(asset_selection=keys, tags=tags, raise_on_error=False)
+
+
+def snapshot(path: str) -> dict[str, list[tuple]]:
+    """Every dated table, without dlt's load bookkeeping columns, in key order."""
+    out = {}
+    with duckdb.connect(path, read_only=True) as con:
+        for table, key in TABLES.items():
+            out[table] = con.execute(f"select * exclude (_dlt_load_id, _dlt_id) from {table} order by {key}").fetchall()
+    return out
+
+
+def fresh_warehouse(monkeypatch: pytest.MonkeyPatch, tmp_path, name: str) -> str:
+    path = str(tmp_path / f"{name}.duckdb")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", path)
+    return path
+
+
+def test_range_equals_union_of_days_in_any_order_and_reruns_change_nothing(
+        sandbox: Sandbox, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    days = ["2026-10-24", "2026-10-25", "2026-10-26"]
+    ranged = fresh_warehouse(monkeypatch, tmp_path, "range")
+    result = materialize(DATED, days[0], days[-1])
+    assert result.success
+    windows = {(r["query"]["from_datetime"], r["query"]["to_datetime"])
+               for r in sandbox.requests("justcall") if r["path"] == "/v2.1/calls"}
+    assert windows == {("2026-10-24 00:00:00", "2026-10-26 23:59:59")}  # the range as one window
+    expected = snapshot(ranged)
+    assert all(expected.values())
+
+    ordered = fresh_warehouse(monkeypatch, tmp_path, "days")
+    for day in (days[2], days[0], days[1], days[0]):  # out of order, one day twice
+        assert materialize(DATED, day).success
+    assert snapshot(ordered) == expected
+
+    assert materialize(DATED, days[0], days[-1]).success  # the whole range again, overlapping
+    assert snapshot(ordered) == expected
+
+
+def test_range_run_reports_each_day_with_its_own_rows(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    result = materialize(["justcall/calls", "justcall/agent_analytics"], "2026-10-24", "2026-10-26")
+    assert result.success
+    per_day = {(m.asset_key.to_user_string(), m.partition): m.metadata["dagster/partition_row_count"].value
+               for m in (e.materialization for e in result.get_asset_materialization_events())}
+    assert len(per_day) == 6
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        calls = dict(con.execute("select call_date, count(*) from justcall.calls group by 1").fetchall())
+        report = dict(con.execute("select report_date, count(*) from justcall.agent_analytics group by 1").fetchall())
+    for day in ("2026-10-24", "2026-10-25", "2026-10-26"):
+        assert per_day[("justcall/calls", day)] == calls[day] > 0
+        assert per_day[("justcall/agent_analytics", day)] == report[day] > 0
+    requests = [r for r in sandbox.requests("justcall") if r["path"] == "/v2.1/sales_dialer/analytics"]
+    assert [r["query"]["from_date"] for r in requests] == ["2026-10-24", "2026-10-25", "2026-10-26"]
+
+
+def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    world = World(seed=3, start=end - timedelta(days=120), end=end, counts={"gong/calls": 300})
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb")}.items():
+            monkeypatch.setenv(name, value)
+        result = materialize(["gong/calls"], "2026-07-04", "2026-10-31")
+        assert result.success
+        windows = sorted({(r["query"]["fromDateTime"], r["query"]["toDateTime"]) for r in sandbox.requests("gong")})
+        assert windows == [("2026-07-04T00:00:00+00:00", "2026-10-02T00:00:00+00:00"),
+                           ("2026-10-02T00:00:00+00:00", "2026-11-01T00:00:00+00:00")]
+        with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
+            assert con.execute("select count(*) from gong.calls").fetchone()[0] == 300
+
+
+def test_duplicate_keys_fail_the_check_the_run_and_the_cli_until_fixed(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    assert materialize(["justcall/calls"], "2026-10-25").success
+    path = sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"]
+    with duckdb.connect(path) as con:  # plant two copies of one call
+        con.execute("insert into justcall.calls select * from justcall.calls order by id limit 1")
+        con.execute("insert into justcall.calls select * from justcall.calls order by id limit 1")
+        duplicated = con.execute("select id from justcall.calls order by id limit 1").fetchone()[0]
+    checked_after = time.time()
+
+    check = dg.AssetCheckKey(dg.AssetKey(["justcall", "calls"]), "primary_key_unique")
+    defs = build_definitions()
+    daily = [a for a in defs.assets if a.node_def.name == "justcall_daily"]
+    failed = dg.materialize(daily, selection=dg.AssetSelection.checks(check), resources=defs.resources,
+                            raise_on_error=False)  # the check alone, no load
+    assert not [r for r in sandbox.requests() if r["path"] == "/v2.1/calls" and r["time"] > checked_after]
+    assert not failed.success
+    [evaluation] = failed.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["duplicate_keys"].value == 1
+    assert evaluation.metadata["examples"].value == [[str(duplicated), "3"]]
+
+    cli = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions",
+           "--select", "justcall/calls", "--partition", "2026-10-26"]
+    done = subprocess.run(cli, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "blocking asset check failed" in done.stdout + done.stderr
+
+    with duckdb.connect(path) as con:  # fix: keep one row per id
+        con.execute("create table justcall.calls_fixed as select distinct on (id) * from justcall.calls")
+        con.execute("delete from justcall.calls")
+        con.execute("insert into justcall.calls select * from justcall.calls_fixed")
+        con.execute("drop table justcall.calls_fixed")
+    assert subprocess.run(cli, env=dict(os.environ), capture_output=True, text=True, timeout=300).returncode == 0
