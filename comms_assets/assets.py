@@ -19,12 +19,14 @@ from comms_assets.catalog import APIS, Api, Endpoint
 from comms_assets.errors import describe
 from comms_assets.checks import check_specs, evaluate
 from comms_assets.sources import LoadStats, build_source
-from comms_assets.warehouse import pipeline
+from comms_assets.warehouse import exclusive, pipeline
 
 POOL = "comms_warehouse"
 # Steps that write to or read the warehouse run one at a time inside a run (DuckDB has one writer).
 WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
 LOADER_FILE_FORMAT = "parquet"
+# Unpartitioned snapshots refresh once a day, evaluated by each API's automation sensor.
+SNAPSHOT_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", "UTC")
 
 
 class CommsTranslator(DagsterDltTranslator):
@@ -39,6 +41,7 @@ class CommsTranslator(DagsterDltTranslator):
             group_name=api.name,
             deps=[],
             description=f"{endpoint.description}\n\n`{endpoint.http_call}` ({api.title})",
+            automation_condition=None if endpoint.partitioned else SNAPSHOT_REFRESH,
         ).merge_attributes(
             metadata={
                 "comms/http_call": endpoint.http_call,
@@ -89,9 +92,10 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
                                                              dg.AssetCheckResult]:
-        if context.selected_asset_keys:
-            yield from _load(context, api, names, dlt_pipeline, partitioned)
-        yield from evaluate(api, dlt_pipeline, set(context.selected_asset_check_keys))
+        with exclusive(lambda: context.log.info("waiting for another run to release the warehouse")):
+            if context.selected_asset_keys:
+                yield from _load(context, api, names, dlt_pipeline, partitioned)
+            yield from evaluate(api, dlt_pipeline, set(context.selected_asset_check_keys))
 
     return load
 

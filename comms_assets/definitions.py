@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from comms_assets.assets import WAREHOUSE_TAGS, api_assets
+from comms_assets.automation import automation
 from comms_assets.catalog import APIS
 from comms_assets import warehouse
 from comms_assets.resources import credential_resources
@@ -13,8 +14,12 @@ from comms_assets.resources import credential_resources
 
 def build_definitions() -> dg.Definitions:
     assets = [multi_asset for api in APIS.values() for multi_asset in api_assets(api)]
+    jobs, schedules, sensors = automation()
     return dg.Definitions(
         assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         resources={"dlt": DagsterDltResource(), **credential_resources()},
         executor=executor(),
     )

@@ -7,7 +7,10 @@ configured the usual dlt way (e.g. ``postgres`` with ``DESTINATION__POSTGRES__CR
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dlt
@@ -22,12 +25,38 @@ def is_duckdb() -> bool:
     return os.environ.get("COMMS_DESTINATION", "duckdb") == "duckdb"
 
 
+def duckdb_path() -> Path:
+    path = Path(dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def destination() -> Destination:
     if not is_duckdb():
         return Destination.from_reference(os.environ["COMMS_DESTINATION"])
-    path = Path(dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return dlt.destinations.duckdb(str(path.absolute()))
+    return dlt.destinations.duckdb(str(duckdb_path()))
+
+
+@contextmanager
+def exclusive(waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the DuckDB file's lock: one loading step at a time across every process and run.
+
+    DuckDB refuses a second writing process outright; waiting here turns that error into a queue,
+    whatever the Dagster instance's pool settings. Other warehouses need no lock.
+    """
+    if not is_duckdb():
+        yield
+        return
+    with open(duckdb_path().with_suffix(".lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def pipeline(name: str, dataset: str) -> dlt.Pipeline:

@@ -1,0 +1,102 @@
+"""Jobs, schedules and sensors, derived per API from the catalog.
+
+Per API:
+* ``<api>_daily`` job (the date-cursor assets) and ``<api>_daily_schedule``: at 02:00 UTC it loads
+  the previous day, two hours after the day closes so that late-arriving records are in;
+* ``<api>_catch_up`` sensor: requests past days (within a lookback) that have never been loaded,
+  a few per tick, e.g. after downtime;
+* ``<api>_automation`` sensor: evaluates the snapshot assets' automation condition (``on_cron`` at
+  03:00 UTC, set in ``assets.py``), Dagster's sensor-driven replacement for a schedule.
+And one ``comms_run_failure_alert`` sensor for every job: an alert line, and a webhook post when
+``COMMS_ALERT_WEBHOOK`` is set.
+
+Only the failure alert starts running by itself: the others call the vendors' APIs, so a new
+user switches them on deliberately (in the UI, or with ``dagster schedule start``/``sensor start``).
+"""
+
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import requests
+
+from comms_assets.assets import partitions_def
+from comms_assets.catalog import APIS, Api
+
+SCHEDULE_HOUR = 2  # UTC; the previous day is loaded two hours after it closes
+CATCH_UP_DAYS = 30  # how far back the catch-up sensor looks for missing days
+CATCH_UP_PER_TICK = 5
+WEBHOOK_VARIABLE = "COMMS_ALERT_WEBHOOK"
+
+
+def daily_keys(api: Api) -> list[dg.AssetKey]:
+    return [dg.AssetKey([api.name, e.name]) for e in api.endpoints if e.partitioned]
+
+
+def snapshot_keys(api: Api) -> list[dg.AssetKey]:
+    return [dg.AssetKey([api.name, e.name]) for e in api.endpoints if not e.partitioned]
+
+
+def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
+    return dg.define_asset_job(f"{api.name}_daily", selection=dg.AssetSelection.assets(*daily_keys(api)),
+                               partitions_def=partitions_def(api), tags={"comms/api": api.name})
+
+
+def missing_days(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey], days: dg.DailyPartitionsDefinition,
+                 now: datetime, lookback: int = CATCH_UP_DAYS, limit: int = CATCH_UP_PER_TICK) -> list[str]:
+    """Closed days in the lookback that some of ``keys`` never materialized, newest first."""
+    cutoff = f"{now - timedelta(days=lookback):%Y-%m-%d}"
+    window = [k for k in days.get_partition_keys(current_time=now) if k >= cutoff]
+    done = None
+    for key in keys:
+        materialized = instance.get_materialized_partitions(key)
+        done = materialized if done is None else done & materialized
+    return [day for day in reversed(window) if day not in (done or set())][:limit]
+
+
+def catch_up_sensor(api: Api, job_name: str) -> dg.SensorDefinition:
+    days = partitions_def(api)
+    keys = daily_keys(api)
+
+    @dg.sensor(name=f"{api.name}_catch_up", job_name=job_name, minimum_interval_seconds=600,
+               description=f"Requests up to {CATCH_UP_PER_TICK} missing days of the last {CATCH_UP_DAYS} per tick.")
+    def catch_up(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        missing = missing_days(context.instance, keys, days, datetime.now(UTC))
+        if not missing:
+            return dg.SkipReason("every day of the lookback is loaded")
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{api.name}-{day}", partition_key=day)
+                                             for day in missing])
+
+    return catch_up
+
+
+@dg.run_failure_sensor(name="comms_run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
+                       monitor_all_code_locations=False)
+def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+    """One line a human (or a log alert) can act on; posted to a webhook when one is configured."""
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    line = f"ALERT comms_assets run {run.run_id} of {run.job_name} failed: {message}"
+    context.log.error(line)
+    if url := os.environ.get(WEBHOOK_VARIABLE):
+        payload = {"text": line, "run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags)}
+        requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=10)
+
+
+def automation() -> tuple[list, list, list]:
+    """(jobs, schedules, sensors) for every API."""
+    jobs, schedules, sensors = [], [], [run_failure_alert]
+    for api in APIS.values():
+        if daily_keys(api):
+            job = daily_job(api)
+            jobs.append(job)
+            schedules.append(dg.build_schedule_from_partitioned_job(
+                job, name=f"{api.name}_daily_schedule", hour_of_day=SCHEDULE_HOUR, minute_of_hour=0))
+            sensors.append(catch_up_sensor(api, job.name))
+        if snapshot_keys(api):
+            sensors.append(dg.AutomationConditionSensorDefinition(
+                f"{api.name}_automation", target=dg.AssetSelection.assets(*snapshot_keys(api)),
+                minimum_interval_seconds=300))
+    return jobs, schedules, sensors
