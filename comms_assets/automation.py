@@ -1,7 +1,7 @@
 """Jobs, schedules and sensors, derived per API from the catalog.
 
 Per API:
-* ``<api>_daily`` job (the date-cursor assets) and ``<api>_daily_schedule``: at 02:00 UTC it loads
+* ``<api>_daily_job`` (the date-cursor assets) and ``<api>_daily_schedule``: at 02:00 UTC it loads
   the previous day, two hours after the day closes so that late-arriving records are in;
 * ``<api>_catch_up`` sensor: requests past days (within a lookback) that have never been loaded,
   a few per tick, e.g. after downtime;
@@ -40,7 +40,7 @@ def snapshot_keys(api: Api) -> list[dg.AssetKey]:
 
 
 def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
-    return dg.define_asset_job(f"{api.name}_daily", selection=dg.AssetSelection.assets(*daily_keys(api)),
+    return dg.define_asset_job(f"{api.name}_daily_job", selection=dg.AssetSelection.assets(*daily_keys(api)),
                                partitions_def=partitions_def(api), tags={"comms/api": api.name})
 
 

@@ -34,8 +34,8 @@ def test_daily_schedule_loads_yesterday_two_hours_after_midnight(defs: dg.Defini
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at("2026-11-05T02:00:00"))
         [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-04"
-    assert schedule.job_name == f"{api}_daily"
-    job = defs.get_repository_def().get_job(f"{api}_daily")
+    assert schedule.job_name == f"{api}_daily_job"
+    job = defs.get_repository_def().get_job(f"{api}_daily_job")
     assert {k.path[0] for k in job.asset_layer.executable_asset_keys} == {api}
 
 

@@ -23,6 +23,10 @@ DAILY = {"justcall/calls", "justcall/sms", "justcall/agent_analytics", "ringcent
          "gong/extensive_calls", "gong/answered_scorecards", "lacrm/tasks", "lacrm/events"}
 
 
+def test_definitions_resolve_whole() -> None:
+    dg.Definitions.validate_loadable(build_definitions())  # names unique across ops, jobs, schedules
+
+
 def test_35_assets_in_5_groups_with_keys_partitions_and_checks() -> None:
     graph = build_definitions().resolve_asset_graph()
     keys = graph.get_all_asset_keys()
