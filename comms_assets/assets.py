@@ -116,11 +116,12 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
         raise dg.Failure(describe(api.name, exc, credentials.values())) from None
     elapsed = round(time.monotonic() - started, 2)
     loaded = dlt_pipeline.last_trace.last_normalize_info.row_counts if dlt_pipeline.last_trace else {}
+    totals = table_rows(dlt_pipeline, [r.asset_key.path[-1] for r in results])
     for result in results:
         table = result.asset_key.path[-1]
         metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
-                    "dagster/row_count": table_rows(dlt_pipeline, table)}
+                    "dagster/row_count": totals[table]}
         if not partitioned:
             yield result._replace(metadata=metadata)
             continue
@@ -134,16 +135,16 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
                 "comms/run_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
 
 
-def table_rows(dlt_pipeline: dlt.Pipeline, table: str) -> int:
-    """Rows in the warehouse table now (0 if the endpoint has never returned a row)."""
+def table_rows(dlt_pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
+    """Rows in each warehouse table now (0 for an endpoint that has never returned a row)."""
+    counts = dict.fromkeys(tables, 0)
     with dlt_pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return 0
-        try:
-            rows = client.execute_sql(f"select count(*) from {client.make_qualified_table_name(table)}")
-        except DatabaseUndefinedRelation:  # created by the first load that has rows
-            return 0
-    return int(rows[0][0]) if rows else 0
+        for table in tables:
+            try:
+                counts[table] = client.execute_sql(f"select count(*) from {client.make_qualified_table_name(table)}")[0][0]
+            except DatabaseUndefinedRelation:  # created by the first load that has rows
+                pass
+    return counts
 
 
 def _window_text(start: datetime, end: datetime) -> str:
