@@ -30,7 +30,7 @@ def at(text: str) -> datetime:
 def test_daily_schedule_loads_yesterday_two_hours_after_midnight(defs: dg.Definitions, api: str) -> None:
     schedule = defs.get_repository_def().get_schedule_def(f"{api}_daily_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at("2026-11-05T02:00:00"))
         [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-04"
@@ -42,7 +42,7 @@ def test_daily_schedule_loads_yesterday_two_hours_after_midnight(defs: dg.Defini
 def test_missing_days_are_the_unloaded_closed_days_newest_first_bounded() -> None:
     api = APIS["justcall"]
     keys = [dg.AssetKey(["justcall", e.name]) for e in api.endpoints if e.partitioned]
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         for day in ("2026-11-04", "2026-11-02"):
             for key in keys:
                 instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
@@ -57,7 +57,7 @@ def test_missing_days_are_the_unloaded_closed_days_newest_first_bounded() -> Non
 def test_catch_up_sensor_requests_missing_days_with_run_keys(defs: dg.Definitions) -> None:
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def("gong_catch_up")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=repo))
         expected = missing_days(instance, [dg.AssetKey(["gong", n]) for n in ("calls", "extensive_calls",
                                                                              "answered_scorecards")],
@@ -68,7 +68,7 @@ def test_catch_up_sensor_requests_missing_days_with_run_keys(defs: dg.Definition
 
 def test_snapshots_refresh_once_a_day_after_three(defs: dg.Definitions) -> None:
     snapshots = {dg.AssetKey([api.name, e.name]) for api in APIS.values() for e in api.endpoints if not e.partitioned}
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at("2026-11-05T02:50"))
         assert before.total_requested == 0
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor,
@@ -93,7 +93,7 @@ def test_run_failure_alert_logs_and_posts_to_the_webhook(sandbox_env: dict[str, 
     monkeypatch.setenv("JUSTCALL_API_SECRET", "wrong")
     monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
     defs = build_definitions()
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])],
                                         raise_on_error=False)
