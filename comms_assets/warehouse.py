@@ -7,10 +7,14 @@ configured the usual dlt way (e.g. ``postgres`` with ``DESTINATION__POSTGRES__CR
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import dlt
@@ -60,7 +64,21 @@ def exclusive(waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
 
 
 def pipeline(name: str, dataset: str) -> dlt.Pipeline:
-    return dlt.pipeline(pipeline_name=f"comms_{name}", destination=destination(), dataset_name=dataset)
+    return dlt.pipeline(pipeline_name=f"comms_{name}", destination=destination(), dataset_name=dataset,
+                        pipelines_dir=_working_dir())
+
+
+@lru_cache(maxsize=1)
+def _working_dir() -> str:
+    """dlt's local working directory, private to this process and removed when it exits.
+
+    dagster-dlt wipes a pipeline's local state before every run and restores it from the
+    warehouse, so nothing is lost; a directory shared between processes would let one run wipe
+    it under another.
+    """
+    path = tempfile.mkdtemp(prefix="comms-dlt-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def column(field: str) -> str:
