@@ -121,7 +121,7 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
         table = result.asset_key.path[-1]
         metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
-                    "dagster/row_count": totals[table]}
+                    "dagster/row_count": totals[table], "dagster/table_name": f"{dlt_pipeline.dataset_name}.{table}"}
         if not partitioned:
             yield result._replace(metadata=metadata)
             continue

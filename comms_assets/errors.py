@@ -34,8 +34,8 @@ def describe(api: str, exc: BaseException, secrets: Iterable[str] = ()) -> str:
         path = requests.utils.urlparse(request.url).path if request is not None else ""
         detail = response.text[:300].strip()
         cause = f"HTTP {response.status_code} {response.reason} from {request.method if request else ''} {path}: {detail}"
-    else:
-        root = chain[-1]
+    else:  # the first exception that is not one of dlt's wrappers says what happened
+        root = next((e for e in chain if not isinstance(e, (PipelineStepFailed, PipeException))), chain[-1])
         cause = f"{type(root).__name__}: {root}"
     where = f"{api}/{endpoint}" if endpoint else api
     message = f"{where}: {cause}"

@@ -1,0 +1,87 @@
+"""Injected faults through a real load: recover with complete data, or fail clearly losing nothing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from comms_assets.sandbox import Sandbox
+from comms_assets_tests.test_runs import run
+
+PACKAGE = Path(__file__).resolve().parent.parent / "comms_assets"
+
+
+def calls_in_warehouse(env: dict[str, str]) -> int:
+    with duckdb.connect(env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        return con.execute("select count(*) from justcall.calls").fetchone()[0]
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "status", "status": 503, "count": 2},
+    {"kind": "status", "status": 429, "retry_after": 1, "count": 2},
+    {"kind": "cut", "count": 1},
+    {"kind": "timeout", "delay": 1.5, "count": 1},
+])
+def test_transient_faults_are_retried_to_complete_data(sandbox: Sandbox, sandbox_env: dict[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch, fault: dict) -> None:
+    monkeypatch.setenv("SOURCES__JUSTCALL__REQUEST_TIMEOUT", "1")
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", **fault)
+    assert run("justcall/calls", partition_key="2026-10-25").success
+    day = len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+    assert calls_in_warehouse(sandbox_env) == day
+    assert sandbox.faults.faults[0].fired == fault["count"]
+
+
+def test_persistent_failure_and_malformed_json_fail_clearly_keeping_earlier_loads(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    assert run("justcall/calls", partition_key="2026-10-24").success
+    before = calls_in_warehouse(sandbox_env)
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="status", status=500, count=10)
+    result = run("justcall/calls", partition_key="2026-10-25", raise_on_error=False)
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.to_string()
+    assert "justcall/calls: HTTP 500" in message
+    sandbox.faults.clear()
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="malformed", count=10)
+    result = run("justcall/calls", partition_key="2026-10-25", raise_on_error=False)
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.to_string()
+    assert message.startswith("dagster._core.definitions.events.Failure: justcall/calls:") and "JSON" in message
+    assert calls_in_warehouse(sandbox_env) == before  # the earlier day is intact, nothing half-loaded
+
+
+def test_records_shifting_between_pages_are_loaded_once(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="shift", rows=3)
+    assert run("justcall/calls", partition_key="2026-10-25").success
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        rows, distinct = con.execute("select count(*), count(distinct id) from justcall.calls").fetchone()
+    assert rows == distinct == len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+
+
+def test_expired_token_fails_with_the_api_and_status(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    sandbox.inject(api="sendpulse", kind="expire_token", endpoint="/campaigns")
+    result = run("sendpulse/campaigns", raise_on_error=False)
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.to_string()
+    assert "sendpulse/campaigns: HTTP 401" in message and "sandbox-sendpulse-secret" not in message
+
+
+def test_sandbox_and_connectors_never_import_each_other() -> None:
+    def imports(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        return names | {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+
+    sandbox = {m for p in (PACKAGE / "sandbox").rglob("*.py") for m in imports(p)}
+    assert not {m for m in sandbox if m.startswith("comms_assets.") and not m.startswith("comms_assets.sandbox")}
+    connectors = {m for name in ("catalog", "sources.py", "assets.py", "checks.py", "resources.py", "warehouse.py")
+                  for p in ([PACKAGE / name] if name.endswith(".py") else (PACKAGE / name).rglob("*.py"))
+                  for m in imports(p)}
+    assert not {m for m in connectors if m.startswith("comms_assets.sandbox")}
+
+
+def _day(key: str):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+    return start, start + timedelta(days=1)
