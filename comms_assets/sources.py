@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import dlt
@@ -41,10 +42,13 @@ def latest_instant(values: tuple[Any, ...]) -> Any:
 
 
 def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return value if isinstance(value, datetime) and value.tzinfo else _parse_instant(str(value))
+
+
+@lru_cache(maxsize=65_536)
+def _parse_instant(text: str) -> datetime:
+    """Cached: the window bounds are compared with every row, and rows share dates."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

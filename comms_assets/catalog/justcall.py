@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -16,8 +17,12 @@ LIST = {"per_page": PAGE_SIZE, "order": "asc"}
 DATED = {**LIST, "sort": "datetime"}
 
 
+# ``"next_page_link": ""`` or ``null``: read from the raw body, so the page is not parsed twice.
+LAST_PAGE = re.compile(rb'"next_page_link"\s*:\s*(""|null)')
+
+
 class NextLinkPaginator(PageNumberPaginator):
-    """0-based ``page`` numbers that stop when ``next_page_link`` is empty.
+    """0-based ``page`` numbers that stop when ``next_page_link`` is empty or absent.
 
     dlt's ``json_link`` would request the empty string as a URL, and a bare ``page_number``
     paginator needs one extra, empty page to notice the end.
@@ -28,7 +33,7 @@ class NextLinkPaginator(PageNumberPaginator):
 
     def update_state(self, response: Response, data: list | None = None) -> None:
         super().update_state(response, data)
-        if not response.json().get("next_page_link"):
+        if LAST_PAGE.search(response.content) or b'"next_page_link"' not in response.content:
             self._has_next_page = False
 
 
