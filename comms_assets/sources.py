@@ -116,10 +116,6 @@ def build_source(
     return rest_api_source(config, name=api.name)  # type: ignore[arg-type]
 
 
-def sources(credentials: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, DltSource]:
-    return {name: build_source(api, (credentials or {}).get(name)) for name, api in APIS.items()}
-
-
 def _yesterday() -> Window:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return today - timedelta(days=1), today

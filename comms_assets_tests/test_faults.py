@@ -59,6 +59,15 @@ def test_records_shifting_between_pages_are_loaded_once(sandbox: Sandbox, sandbo
     assert rows == distinct == len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
 
 
+def test_a_rerun_of_a_closed_day_picks_up_late_records(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="late", rows=4)
+    assert run("justcall/calls", partition_key="2026-10-25").success
+    day = len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+    assert calls_in_warehouse(sandbox_env) == day - 4  # four calls had not reached the API yet
+    assert run("justcall/calls", partition_key="2026-10-25").success  # the day again, later
+    assert calls_in_warehouse(sandbox_env) == day
+
+
 def test_expired_token_fails_with_the_api_and_status(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     sandbox.inject(api="sendpulse", kind="expire_token", endpoint="/campaigns")
     result = run("sendpulse/campaigns", raise_on_error=False)

@@ -307,7 +307,7 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         assert justcall[-1].status_code == 429 and justcall[0].headers["X-Rate-Limit-Burst-Limit"] == "30"
 
 
-@pytest.mark.parametrize("kind", ["status", "slow", "malformed", "cut", "timeout", "shift", "expire_token",
+@pytest.mark.parametrize("kind", ["status", "slow", "malformed", "cut", "timeout", "shift", "late", "expire_token",
                                   "expire_cursor"])
 def test_each_fault_kind(sandbox: Sandbox, client: Client, kind: str) -> None:
     api = {"expire_token": "sendpulse", "expire_cursor": "gong"}.get(kind, "justcall")
@@ -329,6 +329,12 @@ def test_each_fault_kind(sandbox: Sandbox, client: Client, kind: str) -> None:
         sandbox.inject(**spec, rows=2)
         shifted = client.justcall("/v2.1/users", per_page=10, page=1, order="asc").json()["data"]
         assert [r["id"] for r in shifted] == [before[0]["id"] - 2, before[0]["id"] - 1] + [r["id"] for r in before[:8]]
+        return
+    if kind == "late":
+        before = client.justcall("/v2.1/users", per_page=10, page=0, order="asc").json()["data"]
+        sandbox.inject(**spec, rows=3)
+        early = client.justcall("/v2.1/users", per_page=10, page=0, order="asc").json()["data"]
+        assert early == before[:7]
         return
     # Faults on the wire: use a raw socket so nothing retries behind our back.
     sandbox.inject(**{**spec, "status": 503})

@@ -8,7 +8,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["status", "slow", "timeout", "cut", "malformed", "expire_token", "expire_cursor", "shift"]
+FaultKind = Literal["status", "slow", "timeout", "cut", "malformed", "expire_token", "expire_cursor", "shift",
+                    "late"]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 
@@ -24,7 +25,8 @@ class Fault:
       * ``malformed``: answer 200 with a body that is not valid JSON;
       * ``expire_token``: revoke every access token issued so far (OAuth APIs);
       * ``expire_cursor``: reject the request's paging cursor as expired (Gong);
-      * ``shift``: start the page ``rows`` records early, as if records were inserted meanwhile.
+      * ``shift``: start the page ``rows`` records early, as if records were inserted meanwhile;
+      * ``late``: leave the page's last ``rows`` records out, as if they had not arrived yet.
     ``api`` names the API; ``endpoint``, if set, must occur in the request path; the first
     ``after`` matching requests pass untouched.
     """

@@ -29,6 +29,7 @@ class Request:
     base_url: str  # absolute URL of the API's mount, for links the API returns
     shift: int = 0  # set by a "shift" fault: pages start this many records early
     cursor_expired: bool = False  # set by an "expire_cursor" fault
+    late: int = 0  # set by a "late" fault: the page's last records have not arrived yet
 
     def json(self) -> Any:
         """The JSON body; raises ``ValueError`` when it is not JSON."""
@@ -152,10 +153,12 @@ def page_slice(request: Request, ids: range, offset: int, size: int) -> range:
     """Records ``offset .. offset+size`` of an index range, moved back by a "shift" fault.
 
     A shift imitates a record inserted ahead of the reader between two page requests: the page
-    starts early and repeats records the previous page already held.
+    starts early and repeats records the previous page already held. A "late" fault leaves the
+    page's last records out, as records that reach the API after the reader has passed.
     """
     offset = max(0, offset - request.shift)
-    return ids[offset : offset + size]
+    page = ids[offset : offset + size]
+    return page[: max(0, len(page) - request.late)]
 
 
 def link(request: Request, **params: Any) -> str:

@@ -131,6 +131,7 @@ class Sandbox:
             api.revoke_tokens()
         request.shift = fault.rows if fault and fault.kind == "shift" else 0
         request.cursor_expired = bool(fault and fault.kind == "expire_cursor")
+        request.late = fault.rows if fault and fault.kind == "late" else 0
         reply = self._answer(api, request)
         if fault and fault.kind == "status":
             reply = api.error(ApiError(fault.status, "Simulated failure"))
