@@ -4,7 +4,6 @@ Date-cursor endpoints share a daily-partitioned multi-asset (a run loads exactly
 the others share an unpartitioned one (a multi-asset has a single partitions definition).
 """
 
-
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,8 +15,8 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from comms_assets.catalog import APIS, Api, Endpoint
-from comms_assets.errors import describe
 from comms_assets.checks import check_specs, evaluate
+from comms_assets.errors import describe
 from comms_assets.sources import LoadStats, build_source
 from comms_assets.warehouse import exclusive, pipeline
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
+from comms_assets import warehouse
 from comms_assets.assets import WAREHOUSE_TAGS, api_assets
 from comms_assets.automation import automation
 from comms_assets.catalog import APIS
-from comms_assets import warehouse
 from comms_assets.resources import credential_resources
 
 

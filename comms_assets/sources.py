@@ -22,7 +22,7 @@ from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
 from requests import Response
 
-from comms_assets.catalog import APIS, Api, Endpoint
+from comms_assets.catalog import Api, Endpoint
 
 Window = tuple[datetime, datetime]
 

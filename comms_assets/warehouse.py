@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import dlt
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.destination import Destination
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 DEFAULT_DUCKDB = "data/comms.duckdb"
 NAMING = NamingConvention()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from comms_assets.sandbox.data import email, person, phone
 from comms_assets.sandbox.protocol import Api, ApiError, Limit, Reply, Request, link, page_slice, parse_instant

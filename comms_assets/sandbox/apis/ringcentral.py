@@ -8,7 +8,15 @@ from urllib.parse import parse_qsl
 
 from comms_assets.sandbox.data import digits, person, phone
 from comms_assets.sandbox.protocol import (
-    Api, ApiError, Limit, Reply, Request, TokenStore, link, page_slice, parse_instant,
+    Api,
+    ApiError,
+    Limit,
+    Reply,
+    Request,
+    TokenStore,
+    link,
+    page_slice,
+    parse_instant,
 )
 
 V1 = "/restapi/v1.0"
