@@ -100,6 +100,7 @@ def build_source(
     """
     url = base_url(api)
     window = window or _yesterday()
+    stats = stats or LoadStats()
     client: dict[str, Any] = {"base_url": url, "headers": dict(api.headers), "session": _session(api),
                               "paginator": api.paginator() if callable(api.paginator) else api.paginator}
     if credentials is not None:
@@ -111,7 +112,7 @@ def build_source(
     for endpoint in api.endpoints:
         if endpoint.window:
             resources.append(_windows(endpoint, window))
-        resources.append(_resource(api, endpoint, window, stats or LoadStats()))
+        resources.append(_resource(api, endpoint, window, stats))
     config = {"client": client, "resources": resources}
     return rest_api_source(config, name=api.name)  # type: ignore[arg-type]
 
