@@ -29,8 +29,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from comms_assets.catalog import APIS
-from comms_assets.demo import keys
+from comms_assets.demo import MATERIALIZE, runs
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import BASE_COUNTS, today
 
@@ -120,8 +119,7 @@ def run_case(name: str, sandbox: Sandbox, rows: int, work: str) -> dict:
     if name == "ours-dagster":
         env["DESTINATION__DUCKDB__CREDENTIALS"] = f"{work}/dagster.duckdb"
         last = today() - timedelta(days=1)
-        command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions",
-                   "--select", "justcall/calls", "--partition-range",
+        command = [*MATERIALIZE, "--select", "justcall/calls", "--partition-range",
                    f"{today() - timedelta(days=DAYS):%Y-%m-%d}...{last:%Y-%m-%d}"]
         seconds, rss, _ = measure(command, env)
         loaded = rows
@@ -141,18 +139,13 @@ def justcall_sandbox(rows: int) -> Sandbox:
 
 def all_endpoints(total: int, work: str) -> dict:
     """All 35 endpoints through the CLI (two runs, as ``make demo``) at ~``total`` rows."""
-    scale = total / sum(BASE_COUNTS.values())
-    with Sandbox(world=World(scale=scale, start=today() - timedelta(days=DAYS)), rate_limit_scale=0) as sandbox:
+    world = World(scale=total / sum(BASE_COUNTS.values()), start=today() - timedelta(days=DAYS))
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
         env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": f"{work}/all-{total}.duckdb"}
         started = time.perf_counter()
-        apis = list(APIS)
-        cli = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
-        last = today() - timedelta(days=1)
         peak = 0
-        for extra in (["--select", keys(apis, partitioned=False)],  # the main job's two runs
-                      ["--select", keys(apis, partitioned=True), "--partition-range",
-                       f"{today() - timedelta(days=DAYS):%Y-%m-%d}...{last:%Y-%m-%d}"]):
-            _, rss, _ = measure([*cli, *extra], env)
+        for run in runs(world):
+            _, rss, _ = measure([*MATERIALIZE, *run], env)
             peak = max(peak, rss)
         seconds = time.perf_counter() - started
         requests = len(sandbox.requests())

@@ -25,15 +25,37 @@ EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZA
                    r" - (?P<text>.*)")
 
 
+MATERIALIZE = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
+
+
 def keys(apis: list[str], partitioned: bool) -> str:
     """Comma-separated asset keys of these APIs' partitioned or unpartitioned endpoints."""
     return ",".join(f"{name}/{e.name}" for name in apis for e in APIS[name].endpoints if e.partitioned == partitioned)
 
 
+def runs(world: World, per_group: bool = False) -> list[list[str]]:
+    """The CLI arguments of each run that loads everything the sandbox holds.
+
+    The main job: snapshots in one run, the whole history of the dated endpoints in another (a
+    ``--partition-range`` takes only partitioned assets). Per group (CI): each API alone, its dated
+    endpoints for the last day and for the last three days.
+    """
+    last = world.end - timedelta(days=1)
+    span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
+    out = []
+    for group in ([name] for name in APIS) if per_group else [list(APIS)]:
+        if snapshots := keys(group, partitioned=False):
+            out.append(["--select", snapshots])
+        if daily := keys(group, partitioned=True):
+            if per_group:
+                out.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
+            out.append(["--select", daily, "--partition-range", span])
+    return out
+
+
 def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
     """One ``dagster asset materialize``, printing a line per step, asset and failed check."""
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions", *args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([*MATERIALIZE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     seen: set[str] = set()  # a partition range materializes each asset once per day: say it once
     for line in process.stdout:
@@ -82,18 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
         print(f"sandbox on {sandbox.url}: {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d}, scale {args.scale}")
         env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
-        last = world.end - timedelta(days=1)
-        ranges = [f"{last - timedelta(days=2):%Y-%m-%d}...{last:%Y-%m-%d}"] if args.per_group else [
-            f"{world.start:%Y-%m-%d}...{last:%Y-%m-%d}"]
-        runs = []
-        for group in ([api.name] for api in APIS.values()) if args.per_group else [list(APIS)]:
-            if snapshots := keys(group, partitioned=False):
-                runs.append(["--select", snapshots])
-            if daily := keys(group, partitioned=True):
-                if args.per_group:
-                    runs.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
-                runs += [["--select", daily, "--partition-range", span] for span in ranges]
-        ok = all([materialize(run, env, started) for run in runs])
+        ok = all([materialize(run, env, started) for run in runs(world, args.per_group)])
     rows = summary(warehouse)
     print(f"\n{'api':<12} {'endpoint':<30} {'rows':>8}")
     for api, endpoint, count in rows:

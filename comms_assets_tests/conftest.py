@@ -68,6 +68,12 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     return env
 
 
+def calls_on(sandbox: Sandbox, day: str) -> int:
+    """How many JustCall calls the sandbox holds on one UTC day (``YYYY-MM-DD``)."""
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    return len(sandbox.world.between("justcall/calls", start, start + timedelta(days=1)))
+
+
 def clean_env() -> dict[str, str]:
     """The current environment without any API credential or base URL."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "JUSTCALL_", "RINGCENTRAL_",

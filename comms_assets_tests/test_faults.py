@@ -9,14 +9,14 @@ import duckdb
 import pytest
 
 from comms_assets.sandbox import Sandbox
-from comms_assets_tests.test_runs import run
+from comms_assets_tests.conftest import calls_on
+from comms_assets_tests.test_runs import rows, run
 
 PACKAGE = Path(__file__).resolve().parent.parent / "comms_assets"
 
 
 def calls_in_warehouse(env: dict[str, str]) -> int:
-    with duckdb.connect(env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
-        return con.execute("select count(*) from justcall.calls").fetchone()[0]
+    return rows(env, "select count(*) from justcall.calls")
 
 
 @pytest.mark.parametrize("fault", [
@@ -30,7 +30,7 @@ def test_transient_faults_are_retried_to_complete_data(sandbox: Sandbox, sandbox
     monkeypatch.setenv("SOURCES__JUSTCALL__REQUEST_TIMEOUT", "1")
     sandbox.inject(api="justcall", endpoint="/v2.1/calls", **fault)
     assert run("justcall/calls", partition_key="2026-10-25").success
-    day = len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+    day = calls_on(sandbox, "2026-10-25")
     assert calls_in_warehouse(sandbox_env) == day
     assert sandbox.faults.faults[0].fired == fault["count"]
 
@@ -56,13 +56,13 @@ def test_records_shifting_between_pages_are_loaded_once(sandbox: Sandbox, sandbo
     assert run("justcall/calls", partition_key="2026-10-25").success
     with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
         rows, distinct = con.execute("select count(*), count(distinct id) from justcall.calls").fetchone()
-    assert rows == distinct == len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+    assert rows == distinct == calls_on(sandbox, "2026-10-25")
 
 
 def test_a_rerun_of_a_closed_day_picks_up_late_records(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="late", rows=4)
     assert run("justcall/calls", partition_key="2026-10-25").success
-    day = len(sandbox.world.between("justcall/calls", *_day("2026-10-25")))
+    day = calls_on(sandbox, "2026-10-25")
     assert calls_in_warehouse(sandbox_env) == day - 4  # four calls had not reached the API yet
     assert run("justcall/calls", partition_key="2026-10-25").success  # the day again, later
     assert calls_in_warehouse(sandbox_env) == day
@@ -88,9 +88,3 @@ def test_sandbox_and_connectors_never_import_each_other() -> None:
                   for m in imports(p)}
     assert not {m for m in connectors if m.startswith("comms_assets.sandbox")}
 
-
-def _day(key: str):
-    from datetime import UTC, datetime, timedelta
-
-    start = datetime.fromisoformat(key).replace(tzinfo=UTC)
-    return start, start + timedelta(days=1)

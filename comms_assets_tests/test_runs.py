@@ -12,6 +12,7 @@ import pytest
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox
+from comms_assets_tests.conftest import calls_on
 
 
 def run(selection: str, partition_key: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
@@ -43,13 +44,12 @@ def test_a_partition_asks_for_its_day_and_loads_exactly_it(sandbox: Sandbox, san
     [request] = [r for r in sandbox.requests() if r["path"] == "/v2.1/calls"]  # 450 calls / 10 days: one page
     assert request["query"]["from_datetime"] == "2026-10-25 00:00:00"
     assert request["query"]["to_datetime"] == "2026-10-25 23:59:59"
-    day = sandbox.world.between("justcall/calls", *(dg.DailyPartitionsDefinition("2026-01-01")
-                                                   .time_window_for_partition_key("2026-10-25")))
-    assert rows(sandbox_env, "select count(*) from justcall.calls") == len(day) > 0
+    day = calls_on(sandbox, "2026-10-25")
+    assert rows(sandbox_env, "select count(*) from justcall.calls") == day > 0
     assert rows(sandbox_env, "select count(*) from justcall.calls where call_date <> '2026-10-25'") == 0
     [materialization] = result.asset_materializations_for_node("justcall_daily")
     assert materialization.partition == "2026-10-25"
-    assert materialization.metadata["dagster/partition_row_count"].value == len(day)
+    assert materialization.metadata["dagster/partition_row_count"].value == day
     assert materialization.metadata["comms/window"].value.startswith("[2026-10-25T00:00:00+00:00")
 
 

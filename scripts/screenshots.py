@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from comms_assets.demo import MATERIALIZE
 from comms_assets.sandbox import Sandbox
 from comms_assets.sandbox.data import today
 
@@ -40,10 +41,9 @@ def main() -> None:
         env = {**os.environ, **sandbox.env(), "DAGSTER_HOME": home,
                "DESTINATION__DUCKDB__CREDENTIALS": f"{home}/comms.duckdb"}
         last = today() - timedelta(days=1)
-        cli = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
-        subprocess.run([*cli, "--select", "justcall/users,justcall/contacts,justcall/phone_numbers"], env=env,
+        subprocess.run([*MATERIALIZE, "--select", "justcall/users,justcall/contacts,justcall/phone_numbers"], env=env,
                        check=True, capture_output=True)
-        subprocess.run([*cli, "--select", "justcall/calls,justcall/sms,justcall/agent_analytics", "--partition-range",
+        subprocess.run([*MATERIALIZE, "--select", "justcall/calls,justcall/sms,justcall/agent_analytics", "--partition-range",
                         f"{last - timedelta(days=6):%Y-%m-%d}...{last:%Y-%m-%d}"], env=env, check=True,
                        capture_output=True)
         port = free_port()
