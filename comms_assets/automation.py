@@ -41,7 +41,7 @@ def snapshot_keys(api: Api) -> list[dg.AssetKey]:
 
 def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
     return dg.define_asset_job(f"{api.name}_daily_job", selection=dg.AssetSelection.assets(*daily_keys(api)),
-                               partitions_def=partitions_def(api), tags={"comms/api": api.name})
+                               tags={"comms/api": api.name})
 
 
 def missing_days(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey], days: dg.DailyPartitionsDefinition,

@@ -1,27 +1,34 @@
-"""Catalog -> dlt: the only module that speaks ``rest_api``.
+"""Catalog -> dlt: one source per API, one resource per endpoint, on dlt's REST client.
 
-Each API becomes one ``rest_api_source`` whose client carries the API's auth, paginator, headers
-and a retrying HTTP session tuned per API. A date-cursor endpoint is asked for an explicit window:
-its filter goes in the request in the API's own format, and dlt's incremental is bounded by both
-``initial_value`` and ``end_value`` so that windows never share cursor state.
+Each resource pages through its endpoint with dlt's ``RESTClient`` (the API's auth, paginator,
+retrying session and response actions) and hands its rows to dlt in Arrow batches
+(``batches.py``). A date-cursor endpoint is asked for an explicit window in the API's own filter
+format, and rows whose cursor falls outside it are dropped here, so windows never share state.
+
+``rest_api_source`` is not used: it yields one list of dicts per page (100 rows for most of these
+APIs), which dlt then normalizes row by row, and re-parses its data selector for every page.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import dlt
+from dlt.common import jsonpath
 from dlt.extract.source import DltResource, DltSource
 from dlt.sources.helpers.requests import Client
-from dlt.sources.rest_api import rest_api_source
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
 
+from comms_assets.batches import Batch, add_dlt_ids, batches, values
 from comms_assets.catalog import Api, Endpoint
 
 Window = tuple[datetime, datetime]
@@ -32,22 +39,14 @@ def base_url(api: Api) -> str:
     return dlt.config.get(f"sources.{api.name}.base_url", str) or api.base_url
 
 
-def latest_instant(values: tuple[Any, ...]) -> Any:
-    """``max`` by point in time, for cursors in mixed ISO-8601 forms (dates, ``Z``, offsets).
-
-    Plain ``max`` compares strings, which is wrong across time zone offsets (Gong) and between a
-    date and a date-time (JustCall's ``call_date`` against a window bound).
-    """
-    return max(values, key=_instant)
-
-
 def _instant(value: Any) -> datetime:
+    """A cursor value as a point in time: ISO dates, ``Z``, offsets (Gong) and naive UTC."""
     return value if isinstance(value, datetime) and value.tzinfo else _parse_instant(str(value))
 
 
 @lru_cache(maxsize=65_536)
 def _parse_instant(text: str) -> datetime:
-    """Cached: the window bounds are compared with every row, and rows share dates."""
+    """Cached: every row's cursor is compared with the window, and rows share dates."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -55,7 +54,7 @@ def _parse_instant(text: str) -> datetime:
 @dataclass
 class LoadStats:
     """What one load did: requests per endpoint (a response hook) and, for date-cursor endpoints,
-    rows extracted per endpoint and UTC day (a map step), so a range run can report each day."""
+    rows kept per endpoint and UTC day, so a range run can report each day."""
 
     requests: collections.Counter[str] = field(default_factory=collections.Counter)
     rows_by_day: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
@@ -66,23 +65,6 @@ class LoadStats:
             with self._lock:
                 self.requests[endpoint] += 1
             return response
-
-        return count
-
-    def row_counter(self, endpoint: str, date_field: str, window: Window):
-        """Counts rows per day of ``date_field``; runs before dlt's incremental drops rows outside
-        the window, so it skips those itself."""
-        path = date_field.split(".")
-        start, end = window
-
-        def count(row: dict[str, Any]) -> dict[str, Any]:
-            value: Any = row
-            for part in path:
-                value = value[part]
-            moment = _instant(value)
-            if start <= moment < end:
-                self.rows_by_day[(endpoint, moment.astimezone(UTC).date().isoformat())] += 1
-            return row
 
         return count
 
@@ -98,23 +80,25 @@ def build_source(
     Without ``credentials`` the source still builds (for asset definitions and validation) but
     has no auth; without ``window`` the date-cursor endpoints are asked for the previous day.
     """
+    add_dlt_ids()
     url = base_url(api)
-    window = window or _yesterday()
-    stats = stats or LoadStats()
-    client: dict[str, Any] = {"base_url": url, "headers": dict(api.headers), "session": _session(api),
-                              "paginator": api.paginator() if callable(api.paginator) else api.paginator}
+    session = _session(api)
+    auth = None
     if credentials is not None:
         auth = api.auth(credentials, url)
         if hasattr(auth, "session"):
-            auth.session = client["session"]  # the token request retries like every other request
-        client["auth"] = auth
-    resources: list[Any] = []
-    for endpoint in api.endpoints:
-        if endpoint.window:
-            resources.append(_windows(endpoint, window))
-        resources.append(_resource(api, endpoint, window, stats))
-    config = {"client": client, "resources": resources}
-    return rest_api_source(config, name=api.name)  # type: ignore[arg-type]
+            auth.session = session  # the token request retries like every other request
+    client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
+    fetch = _Fetch(api, client, stats or LoadStats())
+    resources: dict[str, DltResource] = {}
+    for endpoint in api.endpoints:  # a parent precedes the endpoints called once per its rows
+        resources[endpoint.name] = _resource(fetch, endpoint, window or _yesterday(), resources)
+
+    @dlt.source(name=api.name)
+    def source() -> list[DltResource]:
+        return list(resources.values())
+
+    return source()
 
 
 def _yesterday() -> Window:
@@ -136,90 +120,93 @@ def _session(api: Api) -> Any:
     ).session
 
 
-def _windows_name(endpoint: Endpoint) -> str:
-    return f"{endpoint.name}_windows"
+@dataclass
+class _Fetch:
+    """Rows of one endpoint for one request: every page, through the API's client."""
+
+    api: Api
+    client: RESTClient
+    stats: LoadStats
+
+    def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        request = _merge({"params": endpoint.params, "json": endpoint.json}, extra or {})
+        paginator = endpoint.paginator or self.api.paginator
+        pages = self.client.paginate(
+            endpoint.path, method=endpoint.method, params=request["params"], json=request["json"],
+            paginator=paginator() if callable(paginator) else create_paginator(copy.deepcopy(paginator)),
+            data_selector=_selector(endpoint.selector),
+            hooks=create_response_hooks([self.stats.request_hook(endpoint.name), *self.api.response_actions]))
+        for page in pages:
+            yield from page
 
 
-def _windows(endpoint: Endpoint, window: Window) -> DltResource:
-    """A hidden parent resource yielding one row per request window (rendered request values)."""
-    assert endpoint.window is not None
-    rows = []
-    for start, end in endpoint.window.chunks(*window):
-        leaves = dict(_leaves(endpoint.window.request(start, end)))
-        rows.append({**leaves, "window_start": start.strftime("%Y-%m-%d")})
-    # One item holding all rows: rest_api's dependent resources iterate parent items as pages.
-    return dlt.resource([rows], name=_windows_name(endpoint), selected=False)
+@cache
+def _selector(path: str) -> Any:
+    return jsonpath.compile_path(path)
 
 
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``{"json": {"filter": {"a": 1}}}`` -> ``("json__filter__a", 1)``."""
-    for key, value in tree.items():
-        path = f"{prefix}__{key}" if prefix else key
-        if isinstance(value, Mapping):
-            yield from _leaves(value, path)
-        else:
-            yield path, value
-
-
-def _template(tree: Mapping[str, Any], parent: str, prefix: str) -> dict[str, Any]:
-    """``tree`` with every leaf replaced by a placeholder into the parent's row."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        path = f"{prefix}__{key}"
-        out[key] = _template(value, parent, path) if isinstance(value, Mapping) else f"{{resources.{parent}.{path}}}"
-    return out
-
-
-def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``base`` updated with ``extra``, nested mappings merged; ``None`` stays ``None`` if nothing is added."""
+    if base is None and not extra:
+        return None
     out = dict(base or {})
     for key, value in extra.items():
-        out[key] = _merge(out.get(key), value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        out[key] = _merge(out.get(key), value) if isinstance(value, Mapping) else value
     return out
 
 
-def _resource(api: Api, endpoint: Endpoint, window: Window, stats: LoadStats) -> dict[str, Any]:
-    request: dict[str, Any] = {"path": endpoint.path, "method": endpoint.method, "data_selector": endpoint.selector,
-                               "params": dict(endpoint.params), "response_actions": [
-                                   stats.request_hook(endpoint.name), *api.response_actions]}
-    if endpoint.json is not None:
-        request["json"] = dict(endpoint.json)
-    if endpoint.paginator is not None:
-        request["paginator"] = endpoint.paginator
-    resource: dict[str, Any] = {"name": endpoint.name, "primary_key": list(endpoint.primary_key),
-                                "write_disposition": endpoint.write_disposition, "endpoint": request}
-    if endpoint.window:
-        parent = _windows_name(endpoint)
-        sample = endpoint.window.request(*window)
-        for part in ("params", "json"):
-            if part in sample:
-                request[part] = _merge(request.get(part), _template(sample[part], parent, part))
-        if endpoint.window.cursor:
-            start, end = window
-            request["incremental"] = {
-                "cursor_path": endpoint.window.cursor, "initial_value": start.isoformat(),
-                "end_value": end.isoformat(), "range_end": "open", "last_value_func": latest_instant,
-                "primary_key": []}
-        steps = []
-        if endpoint.window.tag:
-            resource["include_from_parent"] = ["window_start"]
-            steps.append({"map": _rename(f"_{parent}_window_start", endpoint.window.tag)})
-        steps.append({"map": stats.row_counter(endpoint.name, endpoint.window.cursor or endpoint.window.tag or "",
-                                               window)})
-        resource["processing_steps"] = steps
+def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapping[str, DltResource]) -> DltResource:
+    hints: dict[str, Any] = {"name": endpoint.name, "primary_key": list(endpoint.primary_key),
+                             "write_disposition": endpoint.write_disposition}
     if endpoint.per_parent:
         link = endpoint.per_parent
-        *parents, leaf = link.key.split(".")
-        nested: dict[str, Any] = {leaf: f"{{resources.{link.endpoint}.{link.field}}}"}
-        for name in reversed(parents):
-            nested = {name: nested}
-        request["json"] = _merge(request.get("json"), nested)
-        resource["include_from_parent"] = [link.field]
-    return resource
+
+        def per_parent(parent: Batch) -> Iterator[Batch]:
+            for value in values(parent, link.field):
+                extra = {"json": _nested(link.key, value)}
+                yield from batches(({**row, f"_{link.endpoint}_{link.field}": value}
+                                    for row in fetch(endpoint, extra)), endpoint.primary_key)
+
+        return dlt.transformer(per_parent, data_from=resources[link.endpoint], **hints)
+    if endpoint.window:
+        return dlt.resource(lambda: batches(_windowed(fetch, endpoint, window), endpoint.primary_key), **hints)
+    return dlt.resource(lambda: batches(fetch(endpoint), endpoint.primary_key), **hints)
 
 
-def _rename(old: str, new: str):
-    def rename(row: dict[str, Any]) -> dict[str, Any]:
-        row[new] = row.pop(old)
-        return row
+def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[dict[str, Any]]:
+    """The rows of ``window``, asked for in chunks the API accepts; counted per UTC day.
 
-    return rename
+    The API's own filter does the work; the cursor check drops what an API returns beyond it
+    (inclusive ends, time zones), so adjacent windows never load the same row twice.
+    """
+    spec = endpoint.window
+    assert spec is not None
+    start, end = window
+    counts = fetch.stats.rows_by_day
+    for chunk_start, chunk_end in spec.chunks(start, end):
+        day = chunk_start.strftime("%Y-%m-%d")
+        for row in fetch(endpoint, spec.request(chunk_start, chunk_end)):
+            if spec.cursor:
+                moment = _instant(_get(row, spec.cursor))
+                if not start <= moment < end:
+                    continue
+                day = moment.astimezone(UTC).date().isoformat()
+            if spec.tag:
+                row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
+            counts[(endpoint.name, day)] += 1
+            yield row
+
+
+def _get(row: Mapping[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    """``("Parameters.ContactId", 7)`` -> ``{"Parameters": {"ContactId": 7}}``."""
+    out: Any = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out

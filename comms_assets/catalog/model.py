@@ -24,7 +24,7 @@ class Window:
     """How a date-cursor endpoint is asked for one window of time.
 
     ``request`` renders the window in the API's own filter format; ``cursor`` is the record field
-    (a dotted path) that dlt's incremental bounds client-side, or ``None`` where records carry no
+    (a dotted path) checked against the window client-side, or ``None`` where records carry no
     date (aggregates); ``max_days`` splits longer windows into several requests, for APIs that cap
     the range or report per day; ``tag`` adds the window's start date to each record under that name.
     """

@@ -1,0 +1,110 @@
+"""Arrow batches land exactly what dlt's own normalizer lands: same tables, columns, order, types, rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pytest
+
+from comms_assets import sources
+from comms_assets.batches import add_dlt_ids, batches
+from comms_assets.catalog import APIS
+from comms_assets.sandbox import Sandbox
+from comms_assets_tests.conftest import END, START, small_world
+
+DLT_COLUMNS = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id")
+
+
+def as_dicts(rows: Iterable[dict[str, Any]], primary_key: Iterable[str] = ()) -> Iterator[list[dict[str, Any]]]:
+    """The reference: every row handed to dlt as a plain dict."""
+    yield list(rows)
+
+
+def warehouse(path: Path, dataset: str) -> dict[str, tuple[list[tuple[str, str]], list[tuple]]]:
+    """Each table's (column, type) list in table order and its rows without dlt's own ids."""
+    out = {}
+    with dlt.pipeline("read", destination=dlt.destinations.duckdb(str(path)), dataset_name=dataset,
+                      pipelines_dir=str(path.parent / "read")).sql_client() as client:
+        tables = client.execute_sql(
+            "select table_name from information_schema.tables where table_schema = %s and table_name not like '_dlt%%'",
+            dataset)
+        for (table,) in tables:
+            columns = [(c, t) for c, t in client.execute_sql(
+                "select column_name, data_type from information_schema.columns where table_schema = %s "
+                "and table_name = %s order by ordinal_position", dataset, table)]
+            kept = ", ".join(f'"{c}"' for c, _ in columns if c not in DLT_COLUMNS)
+            out[table] = (columns, client.execute_sql(f'select {kept} from "{dataset}"."{table}" order by all'))
+    return out
+
+
+def load(rows: Iterable[dict[str, Any]] | Any, root: Path, name: str, primary_key: tuple[str, ...] = ("id",)) -> dict:
+    add_dlt_ids()
+    pipeline = dlt.pipeline(name, destination=dlt.destinations.duckdb(str(root / f"{name}.duckdb")),
+                            dataset_name="d", pipelines_dir=str(root / "pipelines"))
+    pipeline.run(dlt.resource(rows, name="t", primary_key=list(primary_key), write_disposition="merge"),
+                 loader_file_format="parquet")
+    return warehouse(root / f"{name}.duckdb", "d")
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
+    """All five APIs from one sandbox, loaded once through Arrow batches and once as plain dicts."""
+    root = tmp_path_factory.mktemp("batches")
+    out: dict[str, dict] = {"arrow": {}, "dicts": {}}
+    with Sandbox(world=small_world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        env = sandbox.env()
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for form in ("arrow", "dicts"):
+            if form == "dicts":
+                patch.setattr(sources, "batches", as_dicts)
+            for api in APIS.values():
+                path = root / f"{form}.duckdb"
+                pipeline = dlt.pipeline(f"{form}_{api.name}", destination=dlt.destinations.duckdb(str(path)),
+                                        dataset_name=api.name, pipelines_dir=str(root / "pipelines"))
+                credentials = {name: env[name] for name in api.credentials[0]}
+                pipeline.run(sources.build_source(api, credentials, (START, END)), loader_file_format="parquet")
+                out[form][api.name] = warehouse(path, api.name)
+    yield out
+
+
+@pytest.mark.parametrize("api", list(APIS))
+def test_every_table_matches_dlts_own_normalizer(both: dict[str, dict], api: str) -> None:
+    arrow, dicts = both["arrow"][api], both["dicts"][api]
+    assert sorted(arrow) == sorted(dicts)
+    for table in dicts:
+        assert arrow[table][0] == dicts[table][0], table  # columns, types and their order
+        assert arrow[table][1] == dicts[table][1], table
+        assert dicts[table][1], table
+
+
+def test_flat_rows_become_arrow_and_rows_with_lists_stay_dicts() -> None:
+    rows = [{"id": 1, "meta": {"b": 2, "deep": {"c": 3}}, "tags": [], "note": None},
+            {"id": 2, "meta": {"b": 4}, "tags": ["x"]}]
+    table, nested = list(batches(rows, ("id",)))
+    assert isinstance(table, pa.Table)
+    assert table.column_names == ["id", "meta__b", "meta__deep__c"]
+    assert not table.schema.field("id").nullable
+    assert nested == [rows[1]]
+
+
+def test_batches_are_bounded() -> None:
+    sizes = [len(b) for b in batches(({"id": i} for i in range(12_001)), size=5_000)]
+    assert sizes == [5_000, 5_000, 2_001]
+
+
+@pytest.mark.parametrize("rows", [
+    [{"id": 1, "at": "2026-10-22T01:00:00+02:00"}, {"id": 2, "at": "2026-10-21 23:30:00"},
+     {"id": 3, "at": "2026-10-21T23:30:00Z"}, {"id": 4, "at": None}],  # timestamps in three forms
+    [{"id": 1, "at": "2026-10-22T01:00:00Z"}, {"id": 2, "at": ""}],  # a value dlt cannot coerce
+    [{"id": 1, "day": "2026-10-22", "n": 1}, {"id": 2, "day": "", "n": 2.5}],  # dates stay text
+    [{"id": 1, "v": 1}, {"id": 2, "v": "one"}],  # mixed types: dlt's variant columns
+    [{"ContactId": 1, "metaData": {"isPrivate": True}}],  # dlt's naming
+], ids=["timestamps", "uncoercible", "dates", "variant", "naming"])
+def test_awkward_rows_land_as_dlt_lands_them(rows: list[dict], tmp_path: Path) -> None:
+    key = (next(iter(rows[0])),)
+    assert load(batches(rows, key), tmp_path, "arrow", key) == load(as_dicts(rows), tmp_path, "dicts", key)
