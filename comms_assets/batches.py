@@ -1,11 +1,12 @@
-"""Rows -> Arrow tables of a few thousand rows, shaped exactly as dlt's own normalizer would.
+"""Pages of rows -> Arrow tables of a few thousand rows, shaped exactly as dlt's normalizer shapes them.
 
 dlt writes an Arrow table straight to parquet; a list of dicts it first normalizes row by row in
-Python, which is most of a load's time. So rows are flattened and typed here, in bulk, the way
-dlt does it: nested objects become ``parent__child`` columns, ISO timestamps become timestamps
-(dlt's ``iso_timestamp`` detection and coercion), nulls and empty lists add no column. A row that
-holds a non-empty list (a child table in dlt's terms), and any batch Arrow cannot type
-consistently, is handed to dlt as plain dicts, so the warehouse looks the same either way.
+Python, which is most of a load's time. So a batch of rows becomes one Arrow table here, in C++,
+and is then given dlt's shape: nested objects become ``parent__child`` columns in dlt's names and
+order, strings dlt would detect as ISO timestamps become timestamps (dlt's own detection and
+coercion), and columns that are only nulls or empty lists disappear. A row holding a non-empty
+list (a child table in dlt's terms), and any batch Arrow cannot type as dlt would, is handed to
+dlt as plain dicts, so the warehouse looks the same either way.
 """
 
 from __future__ import annotations
@@ -16,40 +17,32 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.data_types.type_helpers import coerce_value
 from dlt.common.schema.detections import is_iso_timestamp
 
 from comms_assets.warehouse import column
 
 BATCH_ROWS = 5_000
-Batch = pa.Table | list[dict[str, Any]]
+Row = dict[str, Any]
+Batch = pa.Table | list[Row]
+Path = tuple[str, ...]
 
 
-def batches(rows: Iterable[dict[str, Any]], primary_key: Iterable[str] = (), size: int = BATCH_ROWS
-            ) -> Iterator[Batch]:
-    """Arrow tables of up to ``size`` flat rows, and lists of the rows dlt must normalize itself.
+def batches(pages: Iterable[list[Row]], primary_key: Iterable[str] = (), size: int = BATCH_ROWS) -> Iterator[Batch]:
+    """Arrow tables of about ``size`` rows (whole pages), and lists of rows dlt must normalize itself.
 
     The ``primary_key`` columns are declared not null, as dlt declares them for the table.
     """
     key = [column(name) for name in primary_key]
-    flat: list[dict[str, Any]] = []
-    nested: list[dict[str, Any]] = []
-    for row in rows:
-        flattened = _flatten(row)
-        if flattened is None:
-            nested.append(row)
-        else:
-            flat.append(flattened)
-        if len(flat) >= size:
-            yield _table(flat, key)
-            flat = []
-        if len(nested) >= size:
-            yield nested
-            nested = []
-    if flat:
-        yield _table(flat, key)
-    if nested:
-        yield nested
+    rows: list[Row] = []
+    for page in pages:
+        rows.extend(page)
+        if len(rows) >= size:
+            yield from _split(rows, key)
+            rows = []
+    if rows:
+        yield from _split(rows, key)
 
 
 def add_dlt_ids() -> None:
@@ -63,80 +56,110 @@ def add_dlt_ids() -> None:
 
 
 def values(batch: Batch, field: str) -> list[Any]:
-    """One field of every row of a batch, from either form."""
+    """One top-level field of every row of a batch, from either form."""
     if isinstance(batch, pa.Table):
         return batch.column(column(field)).to_pylist()
     return [row[field] for row in batch]
-
-
-def _flatten(row: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"a": {"b": 1}, "c": 2}`` -> ``{"c": 2, "a__b": 1}``, or ``None`` if a list has items.
-
-    Names and column order as dlt's normalizer makes them (its stack of nested objects, walked
-    the same way). The hot loop of a load: exact type checks, since JSON gives plain dicts and
-    lists, and cached names.
-    """
-    out: dict[str, Any] = {}
-    stack = [(row, "")]
-    while stack:
-        tree, prefix = stack.pop()
-        for key, value in tree.items():
-            kind = type(value)
-            if kind is dict:
-                stack.append((value, _name(prefix, key)))
-            elif kind is list:
-                if value:
-                    return None
-            elif value is not None:
-                out[_name(prefix, key)] = value
-    return out
-
-
-@lru_cache(maxsize=4096)  # every row repeats the same few names
-def _name(prefix: str, key: str) -> str:
-    return column(f"{prefix}__{key}" if prefix else key)
 
 
 class _DltDecides(Exception):
     """A batch whose types only dlt's normalizer gets right (variant columns, failed coercions)."""
 
 
-def _table(rows: list[dict[str, Any]], key: list[str]) -> Batch:
+def _split(rows: list[Row], key: list[str]) -> Iterator[Batch]:
     try:
-        table = pa.Table.from_pylist(rows)
-        for index, field in enumerate(table.schema):
-            typed = _as_dlt_types(table.column(index), rows, field.name)
-            if typed is not None:
-                table = table.set_column(index, field.name, typed)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, _DltDecides):
-        return rows
-    schema = table.schema
-    for name in key:
-        index = schema.get_field_index(name)
-        if index >= 0 and table.column(index).null_count == 0:
-            schema = schema.set(index, schema.field(index).with_nullable(False))
-    return table.cast(schema)
+        columns, lists = _flat_columns(pa.Table.from_pylist(rows))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        yield rows  # mixed types: dlt makes variant columns
+        return
+    with_items = _rows_with_list_items(lists, len(rows))
+    if with_items is not None:
+        yield [row for row, has in zip(rows, with_items.to_pylist(), strict=True) if has]
+        keep = pc.invert(with_items)
+        rows = [row for row, kept in zip(rows, keep.to_pylist(), strict=True) if kept]
+        columns = {name: (path, values.filter(keep)) for name, (path, values) in columns.items()}
+        if not rows:
+            return
+    try:
+        yield _table(rows, columns, key)
+    except _DltDecides:
+        yield rows
 
 
-def _as_dlt_types(values: pa.ChunkedArray, rows: list[dict[str, Any]], name: str) -> pa.Array | None:
-    """The column retyped as dlt would type it, or ``None`` if Arrow's type is already dlt's.
+def _flat_columns(nested: pa.Table) -> tuple[dict[str, tuple[Path, pa.ChunkedArray]], list[pa.ChunkedArray]]:
+    """Leaf columns by dlt name (with their path in the rows), in dlt's order, and the list columns.
+
+    dlt flattens a row with a stack of nested objects: a level's values first, then the objects
+    it holds, last one first. The same walk over the schema gives the same columns in the same order.
+    """
+    out: dict[str, tuple[Path, pa.ChunkedArray]] = {}
+    lists: list[pa.ChunkedArray] = []
+    stack: list[tuple[str, Path, list[tuple[str, pa.ChunkedArray]]]] = [
+        ("", (), list(zip(nested.column_names, nested.columns, strict=True)))]
+    while stack:
+        prefix, path, fields = stack.pop()
+        for key, values in fields:
+            kind = values.type
+            if pa.types.is_struct(kind):
+                children = [kind.field(i).name for i in range(kind.num_fields)]
+                stack.append((_name(prefix, key), (*path, key), list(zip(children, values.flatten(), strict=True))))
+            elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                lists.append(values)
+            elif not pa.types.is_null(kind):
+                out[_name(prefix, key)] = ((*path, key), values)
+    return out, lists
+
+
+def _rows_with_list_items(lists: list[pa.ChunkedArray], count: int) -> pa.ChunkedArray | None:
+    """A mask of the rows where some list has items, or ``None`` if no row has one."""
+    mask = None
+    for values in lists:
+        has = pc.fill_null(pc.greater(pc.list_value_length(values), 0), False)
+        mask = has if mask is None else pc.or_(mask, has)
+    return mask if mask is not None and pc.any(mask).as_py() else None
+
+
+def _table(rows: list[Row], columns: dict[str, tuple[Path, pa.ChunkedArray]], key: list[str]) -> pa.Table:
+    arrays, fields = [], []
+    for name, (path, values) in columns.items():
+        typed = _as_dlt_types(values, rows, path)
+        arrays.append(typed)
+        nullable = not (name in key and typed.null_count == 0)
+        fields.append(pa.field(name, typed.type, nullable=nullable))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _as_dlt_types(values: pa.ChunkedArray, rows: list[Row], path: Path) -> pa.ChunkedArray | pa.Array:
+    """The column typed as dlt would type it.
 
     Strings that dlt detects as ISO timestamps become UTC timestamps, coerced by dlt's own
     function; numbers that mix ints and floats are left to dlt (it keeps the first type and adds
     a variant column for the other).
     """
     if pa.types.is_floating(values.type):
-        if any(type(row.get(name)) is int for row in rows):
+        if any(type(_dig(row, path)) is int for row in rows):
             raise _DltDecides
-        return None
+        return values
     if not pa.types.is_string(values.type):
-        return None
+        return values
     texts = values.to_pylist()
     first = next((v for v in texts if v), None)
     if first is None or not is_iso_timestamp(str, first):
-        return None
+        return values
     try:
         stamps = [None if v is None else coerce_value("timestamp", "text", v) for v in texts]
     except ValueError as exc:  # dlt keeps such a value in a variant column
         raise _DltDecides from exc
     return pa.array(stamps, pa.timestamp("us", "UTC"))
+
+
+def _dig(row: Row, path: Path) -> Any:
+    value: Any = row
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+@lru_cache(maxsize=4096)  # every batch repeats the same few names
+def _name(prefix: str, key: str) -> str:
+    return column(f"{prefix}__{key}" if prefix else key)

@@ -21,6 +21,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import dlt
+import orjson
 from dlt.common import jsonpath
 from dlt.extract.source import DltResource, DltSource
 from dlt.sources.helpers.requests import Client
@@ -47,7 +48,7 @@ def _instant(value: Any) -> datetime:
 @lru_cache(maxsize=65_536)
 def _parse_instant(text: str) -> datetime:
     """Cached: every row's cursor is compared with the window, and rows share dates."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -82,7 +83,7 @@ def build_source(
     """
     add_dlt_ids()
     url = base_url(api)
-    session = _session(api)
+    session = _session(api, url)
     auth = None
     if credentials is not None:
         auth = api.auth(credentials, url)
@@ -106,11 +107,15 @@ def _yesterday() -> Window:
     return today - timedelta(days=1), today
 
 
-def _session(api: Api) -> Any:
-    """dlt's retrying session: 429/5xx/connection errors, exponential backoff, ``Retry-After``."""
+def _session(api: Api, url: str) -> Any:
+    """dlt's retrying session: 429/5xx/connection errors, exponential backoff, ``Retry-After``.
+
+    requests reads proxy and CA settings from the environment again for every request, which
+    costs more than parsing a page; they are read once here, for the API's host.
+    """
     section = f"sources.{api.name}"
     retry = api.retry
-    return Client(
+    session = Client(
         request_timeout=dlt.config.get(f"{section}.request_timeout", float) or retry.timeout,
         request_max_attempts=dlt.config.get(f"{section}.request_max_attempts", int) or retry.attempts,
         request_backoff_factor=dlt.config.get(f"{section}.request_backoff_factor", float) or retry.backoff,
@@ -118,26 +123,45 @@ def _session(api: Api) -> Any:
         respect_retry_after_header=True,
         raise_for_status=False,
     ).session
+    environment = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(environment["proxies"])
+    session.verify = environment["verify"]
+    session.trust_env = False
+    return session
 
 
 @dataclass
 class _Fetch:
-    """Rows of one endpoint for one request: every page, through the API's client."""
+    """Pages of rows of one endpoint for one request, through the API's client."""
 
     api: Api
     client: RESTClient
     stats: LoadStats
 
-    def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         request = _merge({"params": endpoint.params, "json": endpoint.json}, extra or {})
         paginator = endpoint.paginator or self.api.paginator
-        pages = self.client.paginate(
+        hooks = [_parse_once, self.stats.request_hook(endpoint.name), *self.api.response_actions]
+        return self.client.paginate(
             endpoint.path, method=endpoint.method, params=request["params"], json=request["json"],
             paginator=paginator() if callable(paginator) else create_paginator(copy.deepcopy(paginator)),
-            data_selector=_selector(endpoint.selector),
-            hooks=create_response_hooks([self.stats.request_hook(endpoint.name), *self.api.response_actions]))
-        for page in pages:
-            yield from page
+            data_selector=_selector(endpoint.selector), hooks=create_response_hooks(hooks))
+
+
+def _parse_once(response: Response, *args: Any, **kwargs: Any) -> Response:
+    """``response.json()`` parsed by orjson, once: dlt's client and its JSON paginators each ask.
+
+    Parsing is lazy, so a malformed body fails where it always did, as a ``JSONDecodeError``.
+    """
+    parsed: list[Any] = []
+
+    def json(**_: Any) -> Any:
+        if not parsed:
+            parsed.append(orjson.loads(response.content))
+        return parsed[0]
+
+    response.json = json  # type: ignore[method-assign]
+    return response
 
 
 @cache
@@ -158,23 +182,24 @@ def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str
 def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapping[str, DltResource]) -> DltResource:
     hints: dict[str, Any] = {"name": endpoint.name, "primary_key": list(endpoint.primary_key),
                              "write_disposition": endpoint.write_disposition}
+    key = endpoint.primary_key
     if endpoint.per_parent:
         link = endpoint.per_parent
+        parent_field = f"_{link.endpoint}_{link.field}"  # named as dlt's rest_api names it
 
         def per_parent(parent: Batch) -> Iterator[Batch]:
             for value in values(parent, link.field):
-                extra = {"json": _nested(link.key, value)}
-                yield from batches(({**row, f"_{link.endpoint}_{link.field}": value}
-                                    for row in fetch(endpoint, extra)), endpoint.primary_key)
+                pages = fetch(endpoint, {"json": _nested(link.key, value)})
+                yield from batches(([{**row, parent_field: value} for row in page] for page in pages), key)
 
         return dlt.transformer(per_parent, data_from=resources[link.endpoint], **hints)
     if endpoint.window:
-        return dlt.resource(lambda: batches(_windowed(fetch, endpoint, window), endpoint.primary_key), **hints)
-    return dlt.resource(lambda: batches(fetch(endpoint), endpoint.primary_key), **hints)
+        return dlt.resource(lambda: batches(_windowed(fetch, endpoint, window), key), **hints)
+    return dlt.resource(lambda: batches(fetch(endpoint), key), **hints)
 
 
-def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[dict[str, Any]]:
-    """The rows of ``window``, asked for in chunks the API accepts; counted per UTC day.
+def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:
+    """The pages of ``window``, asked for in chunks the API accepts; rows counted per UTC day.
 
     The API's own filter does the work; the cursor check drops what an API returns beyond it
     (inclusive ends, time zones), so adjacent windows never load the same row twice.
@@ -184,17 +209,21 @@ def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[dic
     start, end = window
     counts = fetch.stats.rows_by_day
     for chunk_start, chunk_end in spec.chunks(start, end):
-        day = chunk_start.strftime("%Y-%m-%d")
-        for row in fetch(endpoint, spec.request(chunk_start, chunk_end)):
-            if spec.cursor:
-                moment = _instant(_get(row, spec.cursor))
-                if not start <= moment < end:
-                    continue
-                day = moment.astimezone(UTC).date().isoformat()
+        for page in fetch(endpoint, spec.request(chunk_start, chunk_end)):
             if spec.tag:
-                row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
-            counts[(endpoint.name, day)] += 1
-            yield row
+                for row in page:
+                    row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
+            if spec.cursor:
+                kept = []
+                for row in page:
+                    moment = _instant(_get(row, spec.cursor))
+                    if start <= moment < end:
+                        kept.append(row)
+                        counts[(endpoint.name, moment.astimezone(UTC).date().isoformat())] += 1
+                page = kept
+            else:
+                counts[(endpoint.name, chunk_start.strftime("%Y-%m-%d"))] += len(page)
+            yield page
 
 
 def _get(row: Mapping[str, Any], path: str) -> Any:

@@ -19,9 +19,9 @@ from comms_assets_tests.conftest import END, START, small_world
 DLT_COLUMNS = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id")
 
 
-def as_dicts(rows: Iterable[dict[str, Any]], primary_key: Iterable[str] = ()) -> Iterator[list[dict[str, Any]]]:
+def as_dicts(pages: Iterable[list[dict[str, Any]]], primary_key: Iterable[str] = ()) -> Iterator[list[dict]]:
     """The reference: every row handed to dlt as a plain dict."""
-    yield list(rows)
+    yield [row for page in pages for row in page]
 
 
 def warehouse(path: Path, dataset: str) -> dict[str, tuple[list[tuple[str, str]], list[tuple]]]:
@@ -85,7 +85,7 @@ def test_every_table_matches_dlts_own_normalizer(both: dict[str, dict], api: str
 def test_flat_rows_become_arrow_and_rows_with_lists_stay_dicts() -> None:
     rows = [{"id": 1, "meta": {"b": 2, "deep": {"c": 3}}, "tags": [], "note": None},
             {"id": 2, "meta": {"b": 4}, "tags": ["x"]}]
-    table, nested = list(batches(rows, ("id",)))
+    nested, table = list(batches([rows], ("id",)))
     assert isinstance(table, pa.Table)
     assert table.column_names == ["id", "meta__b", "meta__deep__c"]
     assert not table.schema.field("id").nullable
@@ -93,8 +93,8 @@ def test_flat_rows_become_arrow_and_rows_with_lists_stay_dicts() -> None:
 
 
 def test_batches_are_bounded() -> None:
-    sizes = [len(b) for b in batches(({"id": i} for i in range(12_001)), size=5_000)]
-    assert sizes == [5_000, 5_000, 2_001]
+    pages = ([{"id": i} for i in range(start, start + 100)] for start in range(0, 12_100, 100))
+    assert [len(b) for b in batches(pages, size=5_000)] == [5_000, 5_000, 2_100]
 
 
 @pytest.mark.parametrize("rows", [
@@ -104,7 +104,9 @@ def test_batches_are_bounded() -> None:
     [{"id": 1, "day": "2026-10-22", "n": 1}, {"id": 2, "day": "", "n": 2.5}],  # dates stay text
     [{"id": 1, "v": 1}, {"id": 2, "v": "one"}],  # mixed types: dlt's variant columns
     [{"ContactId": 1, "metaData": {"isPrivate": True}}],  # dlt's naming
-], ids=["timestamps", "uncoercible", "dates", "variant", "naming"])
+    [{"id": 1, "n": {"x": 1, "m": {"q": 1}, "y": 2}, "b": 2, "o": {"z": 1}}, {"id": 2, "n": None, "b": 3}],
+    [{"id": 1, "tags": [], "p": {"l": []}}, {"id": 2, "tags": [{"k": 1}]}, {"id": 3, "p": {"l": ["a"]}}],
+], ids=["timestamps", "uncoercible", "dates", "variant", "naming", "nesting", "lists"])
 def test_awkward_rows_land_as_dlt_lands_them(rows: list[dict], tmp_path: Path) -> None:
     key = (next(iter(rows[0])),)
-    assert load(batches(rows, key), tmp_path, "arrow", key) == load(as_dicts(rows), tmp_path, "dicts", key)
+    assert load(batches([rows], key), tmp_path, "arrow", key) == load(as_dicts([rows]), tmp_path, "dicts", key)

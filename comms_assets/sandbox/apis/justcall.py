@@ -7,7 +7,17 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from comms_assets.sandbox.data import email, person, phone
-from comms_assets.sandbox.protocol import Api, ApiError, Limit, Reply, Request, link, page_slice, parse_instant
+from comms_assets.sandbox.protocol import (
+    Api,
+    ApiError,
+    Limit,
+    Rendered,
+    Reply,
+    Request,
+    link,
+    page_slice,
+    parse_instant,
+)
 
 MAX_PER_PAGE = 100
 ACCOUNT_FMT = "%Y-%m-%d %H:%M:%S"
@@ -23,6 +33,7 @@ class JustCall(Api):
         # Every call and text embeds its agent and number: build each of those once.
         self.user = lru_cache(maxsize=65536)(self.user)  # type: ignore[method-assign]
         self.number = lru_cache(maxsize=65536)(self.number)  # type: ignore[method-assign]
+        self.rendered = Rendered()
         self.route("GET", "/v2.1/users", self._list("justcall/users", self.user, 50))
         self.route("GET", "/v2.1/calls", self._list("justcall/calls", self.call, 20, dated=True))
         self.route("GET", "/v2.1/texts", self._list("justcall/texts", self.text, 20, dated=True))
@@ -69,7 +80,7 @@ class JustCall(Api):
                 self.world.count(collection))
             if request.query.get("order", "desc").lower() == "desc":
                 ids = ids[::-1]
-            data = [build(i) for i in page_slice(request, ids, page * size, size)]
+            data = [self.rendered(collection, i, build) for i in page_slice(request, ids, page * size, size)]
             more = (page + 1) * size < len(ids)
             return Reply(200, {"status": "success", "count": len(data), "data": data,
                                "next_page_link": link(request, page=page + 1, per_page=size) if more else ""})
