@@ -18,12 +18,11 @@ from comms_assets.catalog import APIS, Api, Endpoint
 from comms_assets.checks import check_specs, evaluate
 from comms_assets.errors import describe
 from comms_assets.sources import LoadStats, build_source
-from comms_assets.warehouse import exclusive, pipeline
+from comms_assets.warehouse import LOADER_FILE_FORMAT, exclusive, pipeline
 
 POOL = "comms_warehouse"
 # Steps that write to or read the warehouse run one at a time inside a run (DuckDB has one writer).
 WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
-LOADER_FILE_FORMAT = "parquet"
 # Unpartitioned snapshots refresh once a day, evaluated by each API's automation sensor.
 SNAPSHOT_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", "UTC")
 

@@ -6,7 +6,9 @@ retrying session and response actions) and hands its rows to dlt in Arrow batche
 format, and rows whose cursor falls outside it are dropped here, so windows never share state.
 
 ``rest_api_source`` is not used: it yields one list of dicts per page (100 rows for most of these
-APIs), which dlt then normalizes row by row, and re-parses its data selector for every page.
+APIs), which dlt then normalizes row by row, and re-parses its data selector for every page. Nor
+is dlt's incremental: on Arrow tables it compares one typed column with ``min``/``max``, while
+these cursors are ISO strings in mixed forms (dates, ``Z``, offsets) compared as points in time.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ class Rendered:
     benchmark, reruns) cost the client far more than the server. At most ``limit`` are kept.
     """
 
-    def __init__(self, limit: int = 500_000) -> None:
+    def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
         self._bytes: dict[tuple[str, int], orjson.Fragment] = {}
 
