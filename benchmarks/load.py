@@ -8,6 +8,7 @@ served from records the sandbox has already serialized (an untimed first pass), 
 server costs each case as little as possible:
 
 * ``http``: the HTTP limit: a plain ``requests`` loop fetching and parsing every page;
+* ``http-fetch``: the same loop without parsing: what ``requests`` alone costs;
 * ``dlt``: plain dlt ``rest_api_source`` with the seed-equivalent configuration (merge on ``id``,
   DuckDB, dlt's default loader file format); on ``--anchor-rows`` rows, since it needs ~40 KB of
   memory per row;
@@ -30,7 +31,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import requests
 
@@ -38,21 +39,25 @@ from comms_assets.demo import MATERIALIZE, runs
 from comms_assets.sandbox import World
 from comms_assets.sandbox.data import BASE_COUNTS, today
 
+if TYPE_CHECKING:
+    import dlt
+
 HERE = Path(__file__).resolve()
 DAYS = 30
 
 
 # -- the cases, run in a child process ----------------------------------------------------------
 
-def case_http(url: str, auth: str, rows: int, work: str) -> int:
-    session, seen, page = requests.Session(), 0, 0
-    while True:
-        body = session.get(f"{url}/v2.1/calls", params={"page": page, "per_page": 100},
-                           headers={"Authorization": auth}).json()
-        seen += len(body["data"])
-        if not body["next_page_link"]:
-            return seen
-        page += 1
+def case_http(url: str, auth: str, rows: int, work: str, parse: bool = True) -> int:
+    """Every page with a bare ``requests`` loop, which reads each body; and parses it, unless not
+    to ``parse`` (then the rows are those asked for, and the sandbox counts the pages served)."""
+    session, seen = requests.Session(), 0
+    for page in range(math.ceil(rows / 100)):
+        response = session.get(f"{url}/v2.1/calls", params={"page": page, "per_page": 100},
+                               headers={"Authorization": auth})
+        if parse:
+            seen += len(response.json()["data"])
+    return seen if parse else rows
 
 
 def seed_source(url: str, auth: str):
@@ -68,16 +73,16 @@ def seed_source(url: str, auth: str):
     })
 
 
-def case_dlt(url: str, auth: str, rows: int, work: str, file_format: str | None = None) -> int:
+def case_dlt(url: str, auth: str, rows: int, work: str, file_format: str | None = None) -> dlt.Pipeline:
     import dlt
 
     pipeline = dlt.pipeline("bench_plain", destination=dlt.destinations.duckdb(f"{work}/plain.duckdb"),
                             dataset_name="justcall", pipelines_dir=f"{work}/pipelines")
     pipeline.run(seed_source(url, auth), **({"loader_file_format": file_format} if file_format else {}))
-    return pipeline.last_trace.last_normalize_info.row_counts["calls"]
+    return pipeline
 
 
-def case_ours_dlt(url: str, auth: str, rows: int, work: str) -> int:
+def case_ours_dlt(url: str, auth: str, rows: int, work: str) -> dlt.Pipeline:
     os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = f"{work}/ours.duckdb"
     from comms_assets.catalog import APIS
     from comms_assets.sources import build_source
@@ -88,17 +93,25 @@ def case_ours_dlt(url: str, auth: str, rows: int, work: str) -> int:
     source = build_source(APIS["justcall"], {"JUSTCALL_API_KEY": key, "JUSTCALL_API_SECRET": secret}, window)
     dlt_pipeline = pipeline("bench", "justcall")
     dlt_pipeline.run(source.with_resources("calls"), loader_file_format=LOADER_FILE_FORMAT)
-    return dlt_pipeline.last_trace.last_normalize_info.row_counts["calls"]
+    return dlt_pipeline
 
 
-CASES = {"http": case_http, "dlt": case_dlt, "dlt-parquet": lambda *a: case_dlt(*a, file_format="parquet"),
-         "ours-dlt": case_ours_dlt}
+CASES = {"http": case_http, "http-fetch": lambda *a: case_http(*a, parse=False), "dlt": case_dlt,
+         "dlt-parquet": lambda *a: case_dlt(*a, file_format="parquet"), "ours-dlt": case_ours_dlt}
 
 
 def child(name: str, url: str, auth: str, rows: int, work: str) -> None:
+    """Print the case's seconds and rows, and for a dlt pipeline the seconds of each of its steps."""
     started = time.perf_counter()
-    loaded = CASES[name](url, auth, rows, work)
-    print(json.dumps({"seconds": time.perf_counter() - started, "rows": loaded}))
+    result = CASES[name](url, auth, rows, work)
+    seconds = time.perf_counter() - started
+    if isinstance(result, int):
+        print(json.dumps({"seconds": seconds, "rows": result}))
+        return
+    trace = result.last_trace
+    steps = {step.step: (step.finished_at - step.started_at).total_seconds()
+             for step in trace.steps if step.step in ("extract", "normalize", "load")}
+    print(json.dumps({"seconds": seconds, "rows": trace.last_normalize_info.row_counts["calls"], "steps": steps}))
 
 
 # -- the parent: sandboxes, processes, measurements ---------------------------------------------
@@ -162,14 +175,16 @@ def run_case(name: str, sandbox: SandboxProcess, rows: int, work: str) -> dict:
         command = [*MATERIALIZE, "--select", "justcall/calls", "--partition-range",
                    f"{today() - timedelta(days=DAYS):%Y-%m-%d}...{last:%Y-%m-%d}"]
         seconds, rss, _ = measure(command, env)
-        loaded = rows
+        loaded, steps = rows, {}
     else:
         command = [sys.executable, str(HERE), "--child", name, "--url", env["SOURCES__JUSTCALL__BASE_URL"],
                    "--auth", auth, "--rows", str(rows), "--work", work]
         _, rss, out = measure(command, env)
         result = json.loads(out.strip().splitlines()[-1])
         seconds, loaded = result["seconds"], result["rows"]
-    return {"case": name, "rows": loaded, "seconds": seconds, "rss": rss, "requests": sandbox.requests()}
+        steps = result.get("steps", {})
+    return {"case": name, "rows": loaded, "seconds": seconds, "rss": rss, "requests": sandbox.requests(),
+            "steps": steps}
 
 
 def all_endpoints(total: int, work: str) -> dict:
@@ -205,7 +220,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as work:
         for rows, names in ((min(args.anchor_rows, args.rows), ["dlt"]),
-                            (args.rows, ["http", "dlt-parquet", "ours-dlt", "ours-dagster"])):
+                            (args.rows, ["http", "http-fetch", "dlt-parquet", "ours-dlt", "ours-dagster"])):
             with SandboxProcess("--count", f"justcall/calls={rows}") as sandbox:
                 run_case("http", sandbox, rows, work)  # warm-up: the sandbox serializes each record once
                 results.extend(run_case(name, sandbox, rows, work) for name in names)
@@ -228,6 +243,10 @@ def report(results: list[dict], rows: int) -> None:
         print(f"{r['case']:<22}{r['rows']:>10,}{r['seconds']:>9.1f}{rate:>9,.0f}"
               f"{rate / (http['rows'] / http['seconds']):>8.2f}{rate / (parquet['rows'] / parquet['seconds']):>9.2f}"
               f"{r['rss']:>9,}{r['requests']:>10,}")
+    print("\nseconds per dlt step:")
+    for r in results:
+        if r.get("steps"):
+            print(f"  {r['case']:<20}" + ", ".join(f"{step} {s:.1f}" for step, s in r["steps"].items()))
 
 
 if __name__ == "__main__":

@@ -42,16 +42,20 @@ def base_url(api: Api) -> str:
     return dlt.config.get(f"sources.{api.name}.base_url", str) or api.base_url
 
 
-def _instant(value: Any) -> datetime:
-    """A cursor value as a point in time: ISO dates, ``Z``, offsets (Gong) and naive UTC."""
-    return value if isinstance(value, datetime) and value.tzinfo else _parse_instant(str(value))
+def _instant(value: Any) -> tuple[datetime, str]:
+    """A cursor value as a point in time, and its UTC day: ISO dates, ``Z``, offsets (Gong) and
+    naive UTC."""
+    if isinstance(value, datetime) and value.tzinfo:
+        return value, value.astimezone(UTC).date().isoformat()
+    return _parse_instant(str(value))
 
 
 @lru_cache(maxsize=65_536)
-def _parse_instant(text: str) -> datetime:
+def _parse_instant(text: str) -> tuple[datetime, str]:
     """Cached: every row's cursor is compared with the window, and rows share dates."""
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment, moment.astimezone(UTC).date().isoformat()
 
 
 @dataclass
@@ -210,27 +214,28 @@ def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[lis
     assert spec is not None
     start, end = window
     counts = fetch.stats.rows_by_day
+    cursor = tuple(spec.cursor.split(".")) if spec.cursor else ()
     for chunk_start, chunk_end in spec.chunks(start, end):
         for page in fetch(endpoint, spec.request(chunk_start, chunk_end)):
             if spec.tag:
                 for row in page:
                     row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
-            if spec.cursor:
+            if cursor:
                 kept = []
                 for row in page:
-                    moment = _instant(_get(row, spec.cursor))
+                    moment, day = _instant(_get(row, cursor))
                     if start <= moment < end:
                         kept.append(row)
-                        counts[(endpoint.name, moment.astimezone(UTC).date().isoformat())] += 1
+                        counts[(endpoint.name, day)] += 1
                 page = kept
             else:
                 counts[(endpoint.name, chunk_start.strftime("%Y-%m-%d"))] += len(page)
             yield page
 
 
-def _get(row: Mapping[str, Any], path: str) -> Any:
+def _get(row: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = row
-    for part in path.split("."):
+    for part in path:
         value = value[part]
     return value
 
