@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
         print(f"sandbox on {sandbox.url}: {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d}, scale {args.scale}")
         env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
-        ok = all([materialize(run, env, started) for run in runs(world, args.per_group)])
+        results = [materialize(run, env, started) for run in runs(world, args.per_group)]  # every run, even after a failure
+        ok = all(results)
     rows = summary(warehouse)
     print(f"\n{'api':<12} {'endpoint':<30} {'rows':>8}")
     for api, endpoint, count in rows:

@@ -58,5 +58,5 @@ def test_metadata_names_keys_and_write_disposition() -> None:
 
 def test_definitions_validate_without_any_credential() -> None:
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "comms_assets.definitions"],
-                          env=clean_env(), capture_output=True, text=True, timeout=300)
+                          check=False, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

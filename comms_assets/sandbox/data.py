@@ -141,7 +141,7 @@ class World:
         """Indices of the records with ``since <= instant < until``."""
         n = self.count(collection)
         ids = range(n)
-        at = lambda i: self.instant(collection, i)  # noqa: E731
+        at = lambda i: self.instant(collection, i)
         lo = 0 if since is None else bisect.bisect_left(ids, since, key=at)
         hi = n if until is None else bisect.bisect_left(ids, until, key=at)
         return range(lo, max(lo, hi))

@@ -192,7 +192,7 @@ def link(request: Request, **params: Any) -> str:
 def parse_instant(value: str, field_name: str) -> datetime:
     """An ISO-8601 date or date-time; naive values are UTC."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(400, f"'{field_name}' is not a valid date: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -96,7 +96,7 @@ class Sandbox:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -156,7 +156,7 @@ class Sandbox:
             return reply
         except ApiError as error:
             return api.error(error)
-        except Exception:  # a bug in a handler must never take the server down
+        except Exception:  # noqa: BLE001 -- a bug in a handler must never take the server down
             traceback.print_exc()
             return api.error(ApiError(500, "Internal server error"))
 
