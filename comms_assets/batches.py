@@ -11,7 +11,7 @@ dlt as plain dicts, so the warehouse looks the same either way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from dlt.common.schema.detections import is_iso_timestamp
 from comms_assets.warehouse import column
 
 BATCH_ROWS = 5_000
+DEDUPLICATED = "x-stage-data-deduplicated"  # dlt's table hint for ``{"deduplicated": True}``
 Row = dict[str, Any]
 Batch = pa.Table | list[Row]
 Path = tuple[str, ...]
@@ -43,6 +44,32 @@ def batches(pages: Iterable[list[Row]], primary_key: Iterable[str] = (), size: i
             rows = []
     if rows:
         yield from _split(rows, key)
+
+
+def declare_distinct(batches: Iterable[Batch], primary_key: Sequence[str]) -> Iterator[Any]:
+    """The batches of one merge load, the last telling dlt whether their primary keys were all distinct.
+
+    dlt's merge numbers every staged row by primary key to drop duplicates, which a paging API
+    returns when records shift between pages. Within DuckDB's memory bound that runs on disk: for
+    1M calls 26 s, against 3 s without. A load that saw every key once says so with the hint behind
+    dlt's ``deduplicated`` merge option, and dlt skips the numbering; one that saw a key twice, or
+    could not tell, keeps it. The hint is set on every load as a table hint: the
+    ``write_disposition`` form can turn it on but never off again. Holds only the keys.
+    """
+    keys: list[pa.Table] = []
+    known = True
+    last: Batch | None = None
+    for batch in batches:
+        found = _keys(batch, primary_key) if known else None
+        known = found is not None
+        if found is not None:
+            keys.append(found)
+        if last is not None:
+            yield last
+        last = batch
+    if last is not None:
+        distinct = known and _distinct(keys)
+        yield dlt.mark.with_hints(last, dlt.mark.make_hints(additional_table_hints={DEDUPLICATED: distinct}))
 
 
 def add_dlt_ids() -> None:
@@ -151,6 +178,34 @@ def _as_dlt_types(values: pa.ChunkedArray, rows: list[Row], path: Path) -> pa.Ch
     except ValueError as exc:  # dlt keeps such a value in a variant column
         raise _DltDecides from exc
     return pa.array(stamps, pa.timestamp("us", "UTC"))
+
+
+def _keys(batch: Batch, primary_key: Sequence[str]) -> pa.Table | None:
+    """The key columns of a batch, or ``None`` if a key is missing or Arrow cannot type it."""
+    names = [column(name) for name in primary_key]
+    try:
+        if isinstance(batch, pa.Table):
+            return batch.select(names).cast(pa.schema([pa.field(n, batch.schema.field(n).type) for n in names]))
+        paths = [tuple(name.split("__")) for name in primary_key]
+        return pa.table({n: [_dig(row, path) for row in batch] for n, path in zip(names, paths, strict=True)})
+    except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _distinct(keys: list[pa.Table]) -> bool:
+    """No key null and no two equal: sorted, then each row compared with the next."""
+    try:
+        table = pa.concat_tables(keys, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    if any(values.null_count for values in table.columns):
+        return False
+    ordered = table.take(pc.sort_indices(table, sort_keys=[(name, "ascending") for name in table.column_names]))
+    same = None
+    for values in ordered.columns:
+        equal = pc.equal(values[1:], values[:-1])
+        same = equal if same is None else pc.and_(same, equal)
+    return same is None or not pc.any(same).as_py()
 
 
 def _dig(row: Row, path: Path) -> Any:

@@ -31,7 +31,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
 
-from comms_assets.batches import Batch, add_dlt_ids, batches, values
+from comms_assets.batches import Batch, add_dlt_ids, batches, declare_distinct, values
 from comms_assets.catalog import Api, Endpoint
 
 Window = tuple[datetime, datetime]
@@ -199,9 +199,14 @@ def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapp
                 yield from batches(([{**row, parent_field: value} for row in page] for page in pages), key)
 
         return dlt.transformer(per_parent, data_from=resources[link.endpoint], **hints)
-    if endpoint.window:
-        return dlt.resource(lambda: batches(_windowed(fetch, endpoint, window), key), **hints)
-    return dlt.resource(lambda: batches(fetch(endpoint), key), **hints)
+    # A parent does not declare its keys distinct: dlt would hand the hint on to its children.
+    declares = endpoint.write_disposition == "merge" and key and endpoint.name not in fetch.api.parents
+
+    def rows() -> Iterator[Any]:
+        pages = _windowed(fetch, endpoint, window) if endpoint.window else fetch(endpoint)
+        return declare_distinct(batches(pages, key), key) if declares else batches(pages, key)
+
+    return dlt.resource(rows, **hints)
 
 
 def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:

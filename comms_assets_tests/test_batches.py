@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from comms_assets import sources
-from comms_assets.batches import add_dlt_ids, batches
+from comms_assets.batches import DEDUPLICATED, add_dlt_ids, batches, declare_distinct
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox
 from comms_assets_tests.conftest import END, START, small_world
@@ -110,3 +110,24 @@ def test_batches_are_bounded() -> None:
 def test_awkward_rows_land_as_dlt_lands_them(rows: list[dict], tmp_path: Path) -> None:
     key = (next(iter(rows[0])),)
     assert load(batches([rows], key), tmp_path, "arrow", key) == load(as_dicts([rows]), tmp_path, "dicts", key)
+
+
+def test_a_load_says_whether_its_keys_were_distinct_and_a_key_seen_twice_lands_once(tmp_path: Path) -> None:
+    add_dlt_ids()
+    pipeline = dlt.pipeline("keys", destination=dlt.destinations.duckdb(str(tmp_path / "keys.duckdb")),
+                            dataset_name="d", pipelines_dir=str(tmp_path / "pipelines"))
+
+    def run(ids: list[int]) -> tuple[Any, int, int]:
+        rows = [{"id": i, "v": f"{i}-{n}"} for n, i in enumerate(ids)]
+        pages = [rows[:3], rows[3:]]  # two batches of Arrow, then dicts for a row with a list
+        pages[-1].append({"id": 100 + len(ids), "v": "x", "tags": ["a"]})
+        resource = dlt.resource(declare_distinct(batches(pages, ("id",), size=3), ("id",)), name="t",
+                                primary_key="id", write_disposition="merge")
+        pipeline.run(resource, loader_file_format="parquet")
+        with pipeline.sql_client() as client:
+            count, distinct = client.execute_sql("select count(*), count(distinct id) from d.t")[0]
+        return pipeline.default_schema.get_table("t").get(DEDUPLICATED), count, distinct
+
+    assert run([1, 2, 3, 4, 5]) == (True, 6, 6)
+    assert run([6, 7, 8, 6]) == (False, 10, 10)  # 6 twice, in two batches, after a load that declared its keys distinct
+    assert run([9]) == (True, 12, 12)

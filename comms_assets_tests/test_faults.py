@@ -59,6 +59,16 @@ def test_records_shifting_between_pages_are_loaded_once(sandbox: Sandbox, sandbo
     assert rows == distinct == calls_on(sandbox, "2026-10-25")
 
 
+def test_records_shifting_after_a_load_without_duplicates_are_still_loaded_once(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    assert run("justcall/calls", partition_key="2026-10-24").success  # every key once: dlt skips deduplication
+    sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="shift", rows=3)
+    assert run("justcall/calls", partition_key="2026-10-25").success
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        rows, distinct = con.execute("select count(*), count(distinct id) from justcall.calls").fetchone()
+    assert rows == distinct == calls_on(sandbox, "2026-10-24") + calls_on(sandbox, "2026-10-25")
+
+
 def test_a_rerun_of_a_closed_day_picks_up_late_records(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="late", rows=4)
     assert run("justcall/calls", partition_key="2026-10-25").success

@@ -9,6 +9,7 @@ from pathlib import Path
 import dlt
 import pytest
 
+from comms_assets.batches import DEDUPLICATED
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox
 from comms_assets.sources import LoadStats, build_source
@@ -39,7 +40,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     keys = ", ".join(column(k) for k in endpoint.primary_key) or "*"
                     rows = client.execute_sql(f"select count(*) from {table}")[0][0]
                     distinct = client.execute_sql(f"select count(*) from (select distinct {keys} from {table}) k")[0][0]
-                    result[f"{api.name}/{endpoint.name}"] = {"rows": rows, "distinct": distinct,
+                    declared = pipeline.default_schema.tables[endpoint.name].get(DEDUPLICATED)
+                    result[f"{api.name}/{endpoint.name}"] = {"rows": rows, "distinct": distinct, "declared": declared,
                                                              "requests": stats.requests[endpoint.name]}
         yield {"tables": result, "expected": sandbox.counts()}
 
@@ -68,3 +70,12 @@ def test_per_day_and_per_parent_endpoints_make_one_request_per_day_or_parent(loa
     contacts = loaded["expected"]["lacrm/contacts"]
     assert loaded["tables"]["lacrm/pipeline_items"]["requests"] == contacts
     assert loaded["tables"]["lacrm/contact_events"]["requests"] == contacts
+
+
+def test_loads_that_saw_each_key_once_spare_dlt_its_deduplication_but_not_the_per_parent_ones(loaded: dict) -> None:
+    declared = {key: table["declared"] for key, table in loaded["tables"].items()}
+    assert declared["justcall/calls"] is True and declared["gong/calls"] is True and declared["lacrm/users"] is True
+    # contacts' rows each call two endpoints: a hint on contacts would reach their tables too
+    assert not declared["lacrm/contacts"] and not declared["lacrm/pipeline_items"]
+    assert not declared["lacrm/contact_events"]
+    assert not declared["sendpulse/balance_details"]  # a keyless snapshot, replaced

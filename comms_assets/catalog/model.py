@@ -117,3 +117,8 @@ class Api:
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
+
+    @property
+    def parents(self) -> frozenset[str]:
+        """The endpoints whose rows another endpoint is called once for."""
+        return frozenset(e.per_parent.endpoint for e in self.endpoints if e.per_parent)
