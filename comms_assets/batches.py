@@ -185,7 +185,7 @@ def _keys(batch: Batch, primary_key: Sequence[str]) -> pa.Table | None:
     names = [column(name) for name in primary_key]
     try:
         if isinstance(batch, pa.Table):
-            return batch.select(names).cast(pa.schema([pa.field(n, batch.schema.field(n).type) for n in names]))
+            return batch.select(names)
         paths = [tuple(name.split("__")) for name in primary_key]
         return pa.table({n: [_dig(row, path) for row in batch] for n, path in zip(names, paths, strict=True)})
     except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError):
