@@ -97,9 +97,10 @@ def build_source(
             auth.session = session  # the token request retries like every other request
     client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
     fetch = _Fetch(api, client, stats or LoadStats())
+    window = window or _yesterday()
     resources: dict[str, DltResource] = {}
     for endpoint in api.endpoints:  # a parent precedes the endpoints called once per its rows
-        resources[endpoint.name] = _resource(fetch, endpoint, window or _yesterday(), resources)
+        resources[endpoint.name] = _resource(fetch, endpoint, window, resources)
 
     @dlt.source(name=api.name)
     def source() -> list[DltResource]:
