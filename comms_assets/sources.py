@@ -42,17 +42,10 @@ def base_url(api: Api) -> str:
     return dlt.config.get(f"sources.{api.name}.base_url", str) or api.base_url
 
 
-def _instant(value: Any) -> tuple[datetime, str]:
-    """A cursor value as a point in time, and its UTC day: ISO dates, ``Z``, offsets (Gong) and
-    naive UTC."""
-    if isinstance(value, datetime) and value.tzinfo:
-        return value, value.astimezone(UTC).date().isoformat()
-    return _parse_instant(str(value))
-
-
 @lru_cache(maxsize=65_536)
-def _parse_instant(text: str) -> tuple[datetime, str]:
-    """Cached: every row's cursor is compared with the window, and rows share dates."""
+def _instant(text: str) -> tuple[datetime, str]:
+    """A cursor value as a point in time, and its UTC day: ISO dates, ``Z``, offsets (Gong) and
+    naive UTC. Cached: every row's cursor is compared with the window, and rows share dates."""
     moment = datetime.fromisoformat(text)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment, moment.astimezone(UTC).date().isoformat()
@@ -229,7 +222,7 @@ def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[lis
             if cursor:
                 kept = []
                 for row in page:
-                    moment, day = _instant(_get(row, cursor))
+                    moment, day = _instant(str(_get(row, cursor)))
                     if start <= moment < end:
                         kept.append(row)
                         counts[(endpoint.name, day)] += 1
