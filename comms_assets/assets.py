@@ -117,8 +117,13 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
     totals = table_rows(dlt_pipeline, [r.asset_key.path[-1] for r in results])
     for result in results:
         table = result.asset_key.path[-1]
+        repeated = stats.repeated_keys(table)
+        if repeated:
+            context.log.warning(f"{api.name}/{table}: {repeated} key(s) came on more than one page in this load "
+                                "(records moving between pages, or paging that does not progress); stored once each")
         metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
+                    **({} if repeated is None else {"comms/repeated_keys": repeated}),
                     "dagster/row_count": totals[table], "dagster/table_name": f"{dlt_pipeline.dataset_name}.{table}"}
         if not partitioned:
             yield result._replace(metadata=metadata)

@@ -14,7 +14,6 @@ these cursors are ISO strings in mixed forms (dates, ``Z``, offsets) compared as
 from __future__ import annotations
 
 import collections
-import copy
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,15 +23,18 @@ from typing import Any
 
 import dlt
 import orjson
+import requests
 from dlt.common import jsonpath
+from dlt.common.utils import update_dict_nested
 from dlt.extract.source import DltResource, DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
 
-from comms_assets.batches import Batch, add_dlt_ids, batches, declare_distinct, values
+from comms_assets.batches import Batch, ColumnTypes, KeyLedger, add_dlt_ids, batches, declare_distinct, values
 from comms_assets.catalog import Api, Endpoint
+from comms_assets.catalog.model import thawed
 
 Window = tuple[datetime, datetime]
 
@@ -58,7 +60,13 @@ class LoadStats:
 
     requests: collections.Counter[str] = field(default_factory=collections.Counter)
     rows_by_day: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    keys: dict[str, KeyLedger] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def repeated_keys(self, endpoint: str) -> int | None:
+        """Keys the endpoint returned more than once in this load (0 for a keyless endpoint)."""
+        ledger = self.keys.get(endpoint)
+        return ledger.repeated() if ledger else 0
 
     def request_hook(self, endpoint: str):
         def count(response: Response, *args: Any, **kwargs: Any) -> Response:
@@ -130,6 +138,10 @@ def _session(api: Api, url: str) -> Any:
     return session
 
 
+class PaginationStalled(RuntimeError):
+    """The API answered the same request twice within one pagination: it would never end."""
+
+
 @dataclass
 class _Fetch:
     """Pages of rows of one endpoint for one request, through the API's client."""
@@ -139,13 +151,26 @@ class _Fetch:
     stats: LoadStats
 
     def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        request = _merge({"params": endpoint.params, "json": endpoint.json}, extra or {})
+        """Every request starts from its own copy of the catalog: dlt's paginators write the page
+        number or cursor into the request they are given, and endpoints are extracted interleaved."""
+        request = update_dict_nested(thawed({"params": endpoint.params, "json": endpoint.json}), thawed(extra or {}))
         paginator = endpoint.paginator or self.api.paginator
-        hooks = [_parse_once, self.stats.request_hook(endpoint.name), *self.api.response_actions]
-        return self.client.paginate(
+        hooks = [_parse_once, self.stats.request_hook(endpoint.name), *thawed(self.api.response_actions)]
+        pages = self.client.paginate(
             endpoint.path, method=endpoint.method, params=request["params"], json=request["json"],
-            paginator=paginator() if callable(paginator) else create_paginator(copy.deepcopy(paginator)),
+            paginator=paginator() if callable(paginator) else create_paginator(thawed(paginator)),
             data_selector=_selector(endpoint.selector), hooks=create_response_hooks(hooks))
+        sent: set[tuple[str, bytes]] = set()
+        for page in pages:
+            prepared = page.response.request
+            asked = (prepared.url or "", prepared.body if isinstance(prepared.body, bytes) else
+                     str(prepared.body or "").encode())
+            if asked in sent:
+                raise PaginationStalled(f"{self.api.name}/{endpoint.name}: the same page was asked for twice "
+                                        f"({prepared.method} {requests.utils.urlparse(prepared.url).path}): "
+                                        "the paginator is not progressing")
+            sent.add(asked)
+            yield page
 
 
 def _parse_once(response: Response, *args: Any, **kwargs: Any) -> Response:
@@ -169,20 +194,12 @@ def _selector(path: str) -> Any:
     return jsonpath.compile_path(path)
 
 
-def _merge(base: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``base`` updated with ``extra``, nested mappings merged; ``None`` stays ``None`` if nothing is added."""
-    if base is None and not extra:
-        return None
-    out = dict(base or {})
-    for key, value in extra.items():
-        out[key] = _merge(out.get(key), value) if isinstance(value, Mapping) else value
-    return out
-
-
 def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapping[str, DltResource]) -> DltResource:
     hints: dict[str, Any] = {"name": endpoint.name, "primary_key": list(endpoint.primary_key),
                              "write_disposition": endpoint.write_disposition}
     key = endpoint.primary_key
+    ledger = fetch.stats.keys[endpoint.name] = KeyLedger(key)
+    types = ColumnTypes(endpoint.name)  # one per load: the table has one type per column
     if endpoint.per_parent:
         link = endpoint.per_parent
         parent_field = f"_{link.endpoint}_{link.field}"  # named as dlt's rest_api names it
@@ -190,15 +207,18 @@ def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapp
         def per_parent(parent: Batch) -> Iterator[Batch]:
             for value in values(parent, link.field):
                 pages = fetch(endpoint, {"json": _nested(link.key, value)})
-                yield from batches(([{**row, parent_field: value} for row in page] for page in pages), key)
+                for batch in batches(([{**row, parent_field: value} for row in page] for page in pages), key,
+                                     types=types):
+                    ledger.add(batch)
+                    yield batch
 
         return dlt.transformer(per_parent, data_from=resources[link.endpoint], **hints)
     # A parent does not declare its keys distinct: dlt would hand the hint on to its children.
-    declares = endpoint.write_disposition == "merge" and key and endpoint.name not in fetch.api.parents
+    declares = bool(endpoint.write_disposition == "merge" and key and endpoint.name not in fetch.api.parents)
 
     def rows() -> Iterator[Any]:
         pages = _windowed(fetch, endpoint, window) if endpoint.window else fetch(endpoint)
-        return declare_distinct(batches(pages, key), key) if declares else batches(pages, key)
+        return declare_distinct(batches(pages, key, types=types), ledger, declare=declares)
 
     return dlt.resource(rows, **hints)
 

@@ -9,14 +9,39 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 
 WriteDisposition = Literal["merge", "replace"]
+Frozen = Mapping[str, Any]
 # Builds the request part for one date window ``[start, end)``: {"params": {...}} or {"json": {...}}.
 WindowRequest = Callable[[datetime, datetime], dict[str, Any]]
+
+
+def frozen(value: Any) -> Any:
+    """``value`` with every mapping read-only and every list a tuple, all the way down.
+
+    The catalog is shared by every request of every endpoint in a process; dlt's paginators
+    write page numbers and cursors into the request they are given. A frozen catalog turns
+    such a write into an error instead of a page counter shared between endpoints.
+    """
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen(item) for item in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """A fresh, mutable deep copy of a frozen value: what one request may change."""
+    if isinstance(value, Mapping):
+        return {key: thawed(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [thawed(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -65,11 +90,15 @@ class Endpoint:
     primary_key: tuple[str, ...] = ()
     method: Literal["GET", "POST"] = "GET"
     selector: str = "$"
-    params: Mapping[str, Any] = field(default_factory=dict)
-    json: Mapping[str, Any] | None = None
-    paginator: dict[str, Any] | BasePaginator | None = None  # None: the API's default
+    params: Frozen = field(default_factory=dict)
+    json: Frozen | None = None
+    paginator: Frozen | None = None  # dlt's paginator config; None: the API's default
     window: Window | None = None
     per_parent: PerParent | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("params", "json", "paginator"):
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
     @property
     def write_disposition(self) -> WriteDisposition:
@@ -108,12 +137,16 @@ class Api:
     credentials: tuple[tuple[str, ...], ...]
     auth: Callable[[Mapping[str, str], str], AuthConfigBase]  # (credentials, base_url) -> dlt auth
     endpoints: tuple[Endpoint, ...]
-    paginator: dict[str, Any] | Callable[[], BasePaginator]
+    paginator: Frozen | Callable[[], BasePaginator]  # dlt's paginator config, or a paginator class
     page_size: int
     partition_start: str = "2025-01-01"
     retry: Retry = Retry()
-    headers: Mapping[str, str] = field(default_factory=dict)
-    response_actions: tuple[dict[str, Any], ...] = ()
+    headers: Frozen = field(default_factory=dict)
+    response_actions: tuple[Frozen, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("headers", "response_actions") + (() if callable(self.paginator) else ("paginator",)):
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
