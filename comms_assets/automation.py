@@ -75,14 +75,28 @@ def catch_up_sensor(api: Api, job_name: str) -> dg.SensorDefinition:
 @dg.run_failure_sensor(name="comms_run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
                        monitor_all_code_locations=False)
 def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
-    """One line a human (or a log alert) can act on; posted to a webhook when one is configured."""
+    """One line a human (or a log alert) can act on, naming what failed; posted to a webhook
+    when one is configured. A webhook that fails fails the tick, so the UI shows it."""
     run = context.dagster_run
-    message = context.failure_event.message or "run failed"
+    causes = [event.dagster_event.step_failure_data.error.message.strip()
+              for event in context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+              if event.dagster_event and event.dagster_event.step_failure_data.error]
+    message = "; ".join(causes) or context.failure_event.message or "run failed"
     line = f"ALERT comms_assets run {run.run_id} of {run.job_name} failed: {message}"
     context.log.error(line)
     if url := os.environ.get(WEBHOOK_VARIABLE):
         payload = {"text": line, "run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags)}
-        requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=10)
+        try:
+            response = requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"},
+                                     timeout=10)
+            response.raise_for_status()
+        except requests.RequestException as exc:  # the webhook's address may hold a token: never show it
+            status = exc.response.status_code if exc.response is not None else type(exc).__name__
+            raise AlertNotDelivered(f"the alert for run {run.run_id} did not reach {WEBHOOK_VARIABLE}: {status}") from None
+
+
+class AlertNotDelivered(RuntimeError):
+    """The alert webhook refused the alert or could not be reached."""
 
 
 def automation() -> tuple[list, list, list]:

@@ -165,13 +165,6 @@ def add_dlt_ids() -> None:
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 
 
-def values(batch: Batch, field: str) -> list[Any]:
-    """One top-level field of every row of a batch, from either form."""
-    if isinstance(batch, pa.Table):
-        return batch.column(column(field)).to_pylist()
-    return [row[field] for row in batch]
-
-
 class _DltDecides(Exception):
     """A batch whose types only dlt's normalizer gets right (variant columns, failed coercions)."""
 

@@ -20,8 +20,8 @@ def endpoint_table() -> str:
         for e in api.endpoints:
             key = ", ".join(f"`{k}`" for k in e.primary_key) or "none (snapshot)"
             loads = "daily partitions, merge" if e.partitioned else f"unpartitioned, {e.write_disposition}"
-            if e.per_parent:
-                loads += f", per {e.per_parent.endpoint} record"
+            if e.per_listed:
+                loads += f", per record of `{e.per_listed.json['Function']}`"
             lines.append(f"| {api.title} | `{api.name}/{e.name}` | `{e.http_call}` | {key} | {loads} |")
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ these cursors are ISO strings in mixed forms (dates, ``Z``, offsets) compared as
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
 
-from comms_assets.batches import Batch, ColumnTypes, KeyLedger, add_dlt_ids, batches, declare_distinct, values
+from comms_assets.batches import ColumnTypes, KeyLedger, add_dlt_ids, batches, declare_distinct
 from comms_assets.catalog import Api, Endpoint
 from comms_assets.catalog.model import thawed
 
@@ -99,13 +100,11 @@ def build_source(
     client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
     fetch = _Fetch(api, client, stats or LoadStats())
     window = window or _yesterday()
-    resources: dict[str, DltResource] = {}
-    for endpoint in api.endpoints:  # a parent precedes the endpoints called once per its rows
-        resources[endpoint.name] = _resource(fetch, endpoint, window, resources)
+    resources = [_resource(fetch, endpoint, window) for endpoint in api.endpoints]
 
     @dlt.source(name=api.name)
     def source() -> list[DltResource]:
-        return list(resources.values())
+        return resources
 
     return source()
 
@@ -142,6 +141,10 @@ class PaginationStalled(RuntimeError):
     """The API answered the same request twice within one pagination: it would never end."""
 
 
+class UnexpectedShape(ValueError):
+    """A response holds data where the endpoint's selector finds none."""
+
+
 @dataclass
 class _Fetch:
     """Pages of rows of one endpoint for one request, through the API's client."""
@@ -170,7 +173,25 @@ class _Fetch:
                                         f"({prepared.method} {requests.utils.urlparse(prepared.url).path}): "
                                         "the paginator is not progressing")
             sent.add(asked)
-            yield page
+            if not page and endpoint.selector != "$":
+                _check_shape(self.api, endpoint, page.response)
+            yield [row for record in page for row in endpoint.rows(record)] if endpoint.rows else page
+
+
+def _check_shape(api: Api, endpoint: Endpoint, response: Response) -> None:
+    """An empty page is fine when the selector found an empty list; a body that holds data
+    elsewhere (a bare array, another envelope) would otherwise load nothing and report success."""
+    if not response.content or not response.ok:
+        return  # an answer a response action let through (Gong's 404 for "no calls")
+    body = response.json()
+    container = endpoint.selector.removesuffix(".*").removesuffix("[*]")  # ``Results.*``: an object of records
+    if not body or jsonpath.find_values(container, body):
+        return
+    held = (f"an array of {len(body)} item(s)" if isinstance(body, list) else
+            f"an object with keys {', '.join(sorted(map(str, body))[:10])}" if isinstance(body, dict) else
+            f"a {type(body).__name__}")
+    raise UnexpectedShape(f"{api.name}/{endpoint.name}: the response to {endpoint.http_call} held {held}, "
+                          f"where `{endpoint.selector}` finds nothing")
 
 
 def _parse_once(response: Response, *args: Any, **kwargs: Any) -> Response:
@@ -194,33 +215,31 @@ def _selector(path: str) -> Any:
     return jsonpath.compile_path(path)
 
 
-def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window, resources: Mapping[str, DltResource]) -> DltResource:
-    hints: dict[str, Any] = {"name": endpoint.name, "primary_key": list(endpoint.primary_key),
-                             "write_disposition": endpoint.write_disposition}
+def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window) -> DltResource:
     key = endpoint.primary_key
     ledger = fetch.stats.keys[endpoint.name] = KeyLedger(key)
     types = ColumnTypes(endpoint.name)  # one per load: the table has one type per column
-    if endpoint.per_parent:
-        link = endpoint.per_parent
-        parent_field = f"_{link.endpoint}_{link.field}"  # named as dlt's rest_api names it
-
-        def per_parent(parent: Batch) -> Iterator[Batch]:
-            for value in values(parent, link.field):
-                pages = fetch(endpoint, {"json": _nested(link.key, value)})
-                for batch in batches(([{**row, parent_field: value} for row in page] for page in pages), key,
-                                     types=types):
-                    ledger.add(batch)
-                    yield batch
-
-        return dlt.transformer(per_parent, data_from=resources[link.endpoint], **hints)
-    # A parent does not declare its keys distinct: dlt would hand the hint on to its children.
-    declares = bool(endpoint.write_disposition == "merge" and key and endpoint.name not in fetch.api.parents)
+    declares = endpoint.write_disposition == "merge"
 
     def rows() -> Iterator[Any]:
-        pages = _windowed(fetch, endpoint, window) if endpoint.window else fetch(endpoint)
+        if endpoint.per_listed:
+            pages = _per_listed(fetch, endpoint)
+        else:
+            pages = _windowed(fetch, endpoint, window) if endpoint.window else fetch(endpoint)
         return declare_distinct(batches(pages, key, types=types), ledger, declare=declares)
 
-    return dlt.resource(rows, **hints)
+    return dlt.resource(rows, name=endpoint.name, primary_key=list(key), write_disposition=endpoint.write_disposition)
+
+
+def _per_listed(fetch: _Fetch, endpoint: Endpoint) -> Iterator[list[dict[str, Any]]]:
+    """The endpoint's pages for every record of its listing, one call per record."""
+    listed = endpoint.per_listed
+    assert listed is not None
+    listing = dataclasses.replace(endpoint, json=listed.json, selector=listed.selector, per_listed=None, rows=None,
+                                  paginator={"type": "single_page"})
+    for page in fetch(listing):
+        for record in page:
+            yield from fetch(endpoint, listed.request(record))
 
 
 def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:
@@ -257,11 +276,3 @@ def _get(row: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     for part in path:
         value = value[part]
     return value
-
-
-def _nested(dotted: str, value: Any) -> dict[str, Any]:
-    """``("Parameters.ContactId", 7)`` -> ``{"Parameters": {"ContactId": 7}}``."""
-    out: Any = value
-    for part in reversed(dotted.split(".")):
-        out = {part: out}
-    return out

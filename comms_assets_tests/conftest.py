@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,7 +75,37 @@ def calls_on(sandbox: Sandbox, day: str) -> int:
     return len(sandbox.world.between("justcall/calls", start, start + timedelta(days=1)))
 
 
+# What the project reads from the environment: a developer's own values must not reach a test.
+PROJECT_VARIABLES = ("SOURCES__", "DESTINATION__", "COMMS_", "DLT_", "DAGSTER_", "JUSTCALL_", "RINGCENTRAL_", "GONG_",
+                     "SENDPULSE_", "LACRM_", "RUNTIME__", "NORMALIZE__", "LOAD__", "DATA_WRITER__")
+CREDENTIAL_VARIABLES = ("SOURCES__", "JUSTCALL_", "RINGCENTRAL_", "GONG_", "SENDPULSE_", "LACRM_")
+SYSTEM_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test starts from the project's own settings only: none of the developer's variables
+    (``DAGSTER_HOME``, ``COMMS_DESTINATION``, credentials) and not ``.dlt/secrets.toml``: dlt reads
+    its settings from a copy of ``.dlt/config.toml`` alone."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".dlt").mkdir()
+    shutil.copy(REPO / ".dlt" / "config.toml", home / ".dlt" / "config.toml")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(PROJECT_VARIABLES)]:
+            patch.delenv(name)
+        patch.setenv("DLT_PROJECT_DIR", str(home))
+        patch.setenv("HOME", str(home))
+        yield
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """An explicit environment for a CLI subprocess: the system's basics, what the tests set for
+    the project, and ``extra``."""
+    chosen = {k: v for k, v in os.environ.items() if k in SYSTEM_VARIABLES or k.startswith(PROJECT_VARIABLES)}
+    return {**chosen, "HOME": os.environ["HOME"], **extra}
+
+
 def clean_env() -> dict[str, str]:
-    """The current environment without any API credential or base URL."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "JUSTCALL_", "RINGCENTRAL_",
-                                                                      "GONG_", "SENDPULSE_", "LACRM_"))}
+    """``cli_env()`` without any API credential or base URL."""
+    return {k: v for k, v in cli_env().items() if not k.startswith(CREDENTIAL_VARIABLES)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -13,14 +12,14 @@ import duckdb
 import requests
 
 from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import clean_env
+from comms_assets_tests.conftest import clean_env, cli_env
 
 CLI = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
 
 
 def test_parallel_runs_share_one_duckdb_file(sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     """Two groups at once, then a 7-day backfill as seven runs, three at a time: all succeed."""
-    env = dict(os.environ)
+    env = cli_env()
     groups = [subprocess.Popen([*CLI, "--select", keys], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True) for keys in ("group:sendpulse", "lacrm/users,lacrm/teams,lacrm/notes")]
     days = [f"2026-10-{d}" for d in range(22, 29)]

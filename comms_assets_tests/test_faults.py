@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import calls_on
+from comms_assets.sandbox import Sandbox, World
+from comms_assets_tests.conftest import END, START, calls_on
 from comms_assets_tests.test_runs import rows, run
 
 PACKAGE = Path(__file__).resolve().parent.parent / "comms_assets"
@@ -98,3 +98,43 @@ def test_sandbox_and_connectors_never_import_each_other() -> None:
                   for m in imports(p)}
     assert not {m for m in connectors if m.startswith("comms_assets.sandbox")}
 
+
+
+def test_retry_after_is_waited_out_even_when_backoff_is_shorter(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    """Backoff is 0.05 s in the tests; only the vendor's ``Retry-After: 2`` explains a 2 s gap."""
+    sandbox.inject(api="justcall", endpoint="/v2.1/users", kind="status", status=429, retry_after=2, count=1)
+    assert run("justcall/users").success
+    times = [r["time"] for r in sandbox.requests() if r["path"] == "/v2.1/users"]
+    assert len(times) == 2 and times[1] - times[0] >= 2
+
+
+@pytest.mark.parametrize("failures, succeeds", [(3, True), (4, False)])
+def test_a_request_is_tried_four_times_as_promised(sandbox: Sandbox, sandbox_env: dict[str, str], failures: int,
+                                                   succeeds: bool) -> None:
+    """README: 429 and 5xx are retried, four attempts in all, then a clear error."""
+    sandbox.inject(api="justcall", endpoint="/v2.1/users", kind="status", status=503, count=failures)
+    result = run("justcall/users", raise_on_error=False)
+    assert result.success is succeeds
+    assert len([r for r in sandbox.requests() if r["path"] == "/v2.1/users"]) == 4
+    if not succeeds:
+        message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.to_string()
+        assert "justcall/users: HTTP 503" in message
+
+
+def test_records_shifting_on_a_day_of_several_pages_are_loaded_once(sandbox_env: dict[str, str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records inserted ahead of the reader make the last page of the day repeat five rows of the one before."""
+    world = World(seed=5, start=START, end=END, counts={"justcall/calls": 2_950})  # ~295 calls a day: 3 pages
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        for name, value in sandbox.env().items():
+            monkeypatch.setenv(name, value)
+        day = calls_on(sandbox, "2026-10-25")
+        assert day > 200 and 0 < day % 100 <= 95  # the last page is short: shifting it loses nothing
+        sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="shift", rows=5, after=(day - 1) // 100)
+        result = run("justcall/calls", partition_key="2026-10-25")
+        assert result.success and sandbox.faults.faults[0].fired == 1
+        [materialization] = result.asset_materializations_for_node("justcall_daily")
+        assert materialization.metadata["comms/repeated_keys"].value == 5  # the shift did repeat rows
+        with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+            rows, distinct = con.execute("select count(*), count(distinct id) from justcall.calls").fetchone()
+        assert rows == distinct == day

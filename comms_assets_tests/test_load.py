@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
+import orjson
 import pytest
 
 from comms_assets.batches import DEDUPLICATED
 from comms_assets.catalog import APIS
-from comms_assets.sandbox import Sandbox
+from comms_assets.sandbox import Sandbox, World
+from comms_assets.sandbox.data import digits
 from comms_assets.sources import LoadStats, build_source
 from comms_assets.warehouse import column
 from comms_assets_tests.conftest import END, SANDBOX_COLLECTION, START, small_world
@@ -64,18 +66,46 @@ def test_requests_are_pages_plus_at_most_one(loaded: dict, key: str) -> None:
     assert pages <= loaded["tables"][key]["requests"] <= pages + 1
 
 
-def test_per_day_and_per_parent_endpoints_make_one_request_per_day_or_parent(loaded: dict) -> None:
+def test_per_day_and_bulk_endpoints_make_one_request_per_day_or_listing(loaded: dict) -> None:
     days = (END - START).days
     assert loaded["tables"]["justcall/agent_analytics"]["requests"] == days
-    contacts = loaded["expected"]["lacrm/contacts"]
-    assert loaded["tables"]["lacrm/pipeline_items"]["requests"] == contacts
-    assert loaded["tables"]["lacrm/contact_events"]["requests"] == contacts
+    # GetPipelines, then GetPipelineItems once per pipeline (the sandbox has two); GetEvents once
+    assert loaded["tables"]["lacrm/pipeline_items"]["requests"] == 3
+    assert loaded["tables"]["lacrm/contact_events"]["requests"] == 1
 
 
-def test_loads_that_saw_each_key_once_spare_dlt_its_deduplication_but_not_the_per_parent_ones(loaded: dict) -> None:
+def test_loads_that_saw_each_key_once_spare_dlt_its_deduplication(loaded: dict) -> None:
     declared = {key: table["declared"] for key, table in loaded["tables"].items()}
     assert declared["justcall/calls"] is True and declared["gong/calls"] is True and declared["lacrm/users"] is True
-    # contacts' rows each call two endpoints: a hint on contacts would reach their tables too
-    assert not declared["lacrm/contacts"] and not declared["lacrm/pipeline_items"]
-    assert not declared["lacrm/contact_events"]
+    assert declared["lacrm/contacts"] is True and declared["lacrm/contact_events"] is True
     assert not declared["sendpulse/balance_details"]  # a keyless snapshot, replaced
+
+
+def per_contact(sandbox: Sandbox, function: str, key: str) -> set[tuple[str, str]]:
+    """What one call per contact returns (the sandbox served in-process): (record id, contact id)."""
+    out = set()
+    for contact in range(sandbox.world.count("lacrm/contacts")):
+        contact_id = digits(sandbox.world.seed, "lacrm/contacts", contact)
+        body = orjson.dumps({"Function": function, "Parameters": {"ContactId": contact_id, "MaxNumberOfResults": 10_000}})
+        reply, _ = sandbox.serve("POST", "/lacrm/v2/", {"Authorization": sandbox.credentials["LACRM_API_KEY"]}, body, "x")
+        out |= {(record[key], contact_id) for record in orjson.loads(reply.payload())["Results"]}
+    return out
+
+
+def test_bulk_calls_load_what_one_call_per_contact_returns_with_a_hundredth_of_the_requests(tmp_path: Path) -> None:
+    world = World(seed=3, start=START, end=END, counts={"lacrm/contacts": 5_000, "lacrm/events": 6_000})
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        for name, value in sandbox.env().items():
+            patch.setenv(name, value)
+        pipeline = dlt.pipeline("bulk", destination=dlt.destinations.duckdb(str(tmp_path / "bulk.duckdb")),
+                                dataset_name="lacrm", pipelines_dir=str(tmp_path / "pipelines"))
+        stats = LoadStats()
+        source = build_source(APIS["lacrm"], {"LACRM_API_KEY": sandbox.credentials["LACRM_API_KEY"]}, stats=stats)
+        pipeline.run(source.with_resources("pipeline_items", "contact_events"), loader_file_format="parquet")
+        with pipeline.sql_client() as client:
+            items = set(client.execute_sql("select pipeline_item_id, _contacts_contact_id from pipeline_items"))
+            events = set(client.execute_sql("select event_id, _contacts_contact_id from contact_events"))
+        assert items == per_contact(sandbox, "GetPipelineItemsAttachedToContact", "PipelineItemId")
+        assert events == per_contact(sandbox, "GetEventsAttachedToContact", "EventId")
+        assert len(items) > 5_000 and len(events) == 12_000
+        assert stats.requests["pipeline_items"] + stats.requests["contact_events"] <= 2 * 5_000 / 100

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
+from comms_assets_tests.conftest import cli_env
 
 DATED = ["justcall/calls", "justcall/sms", "justcall/agent_analytics", "ringcentral/user_call_records", "gong/calls",
          "gong/extensive_calls", "gong/answered_scorecards", "lacrm/tasks", "lacrm/events"]
@@ -123,7 +123,7 @@ def test_duplicate_keys_fail_the_check_the_run_and_the_cli_until_fixed(
 
     cli = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions",
            "--select", "justcall/calls", "--partition", "2026-10-26"]
-    done = subprocess.run(cli, env=dict(os.environ), check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cli, env=cli_env(), check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "blocking asset check failed" in done.stdout + done.stderr
 
     with duckdb.connect(path) as con:  # fix: keep one row per id
@@ -131,4 +131,4 @@ def test_duplicate_keys_fail_the_check_the_run_and_the_cli_until_fixed(
         con.execute("delete from justcall.calls")
         con.execute("insert into justcall.calls select * from justcall.calls_fixed")
         con.execute("drop table justcall.calls_fixed")
-    assert subprocess.run(cli, env=dict(os.environ), check=False, capture_output=True, text=True, timeout=300).returncode == 0
+    assert subprocess.run(cli, env=cli_env(), check=False, capture_output=True, text=True, timeout=300).returncode == 0

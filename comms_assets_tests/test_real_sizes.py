@@ -26,15 +26,13 @@ from comms_assets.warehouse import column
 from comms_assets_tests.conftest import END, FAST_RETRIES, SANDBOX_COLLECTION, START
 
 ROWS = 12_000
-# Every collection an endpoint pages through (per-parent endpoints page per contact).
+# Every collection an endpoint pages through.
 LARGE = {name: ROWS for name in (
     "justcall/users", "justcall/calls", "justcall/texts", "justcall/contacts", "justcall/phone_numbers",
     "ringcentral/call_log", "ringcentral/forwarding_numbers", "ringcentral/blocked_numbers",
     "ringcentral/active_calls", "ringcentral/monitoring_groups", "ringcentral/call_queues", "ringcentral/ivr_prompts",
     "gong/users", "gong/calls", "gong/answered_scorecards", "sendpulse/addressbooks", "sendpulse/campaigns",
-    "lacrm/tasks", "lacrm/notes", "lacrm/events")}
-# LACRM's pipeline items and contact events cost one request per contact: above one batch, not two.
-LARGE["lacrm/contacts"] = 6_000
+    "lacrm/contacts", "lacrm/tasks", "lacrm/notes", "lacrm/events")}
 
 
 def catalog() -> dict[str, list]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 
 import dagster as dg
 import duckdb
 import pytest
+import responses
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import calls_on
+from comms_assets_tests.conftest import calls_on, cli_env
 
 
 def run(selection: str, partition_key: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
@@ -74,7 +75,7 @@ def test_missing_credential_fails_before_any_request(sandbox: Sandbox, sandbox_e
 def test_wrong_credential_fails_the_cli_run_naming_api_and_status_without_the_secret(
         sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     secret = "wrong-secret-4711"
-    env = {**os.environ, "JUSTCALL_API_SECRET": secret}
+    env = cli_env(JUSTCALL_API_SECRET=secret)
     done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions",
                            "--select", "justcall/users"], check=False, env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
@@ -82,3 +83,35 @@ def test_wrong_credential_fails_the_cli_run_naming_api_and_status_without_the_se
     assert "justcall/users: HTTP 401 Unauthorized" in output
     assert secret not in output and "sandbox-justcall-key" not in output
     assert rows(sandbox_env, "select count(*) from information_schema.tables where table_name = 'users'") == 0
+
+
+def test_a_secret_the_vendor_echoes_is_blanked_in_the_cli_the_run_events_and_the_alert(
+        sandbox: Sandbox, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    key, secret = sandbox.credentials["JUSTCALL_API_KEY"], sandbox.credentials["JUSTCALL_API_SECRET"]
+    sandbox.inject(api="justcall", endpoint="/v2.1/users", kind="echo", status=401, count=10)
+    done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions",
+                           "--select", "justcall/users"], check=False, env=cli_env(), capture_output=True, text=True,
+                          timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "justcall/users: HTTP 401" in output and "Rejected Authorization: ***" in output
+    assert secret not in output and key not in output
+
+    monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
+    defs = build_definitions()
+    with dg.DagsterInstance.ephemeral() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])],
+                                        raise_on_error=False)
+        events = "\n".join(repr(record) for record in instance.all_logs(result.run_id))
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="comms_run_failure_alert", dagster_event=failure, dagster_instance=instance,
+            dagster_run=result.dagster_run).for_run_failure()
+        with responses.RequestsMock() as hooks:
+            hooks.post("https://hooks.test/comms")
+            defs.get_repository_def().get_sensor_def("comms_run_failure_alert")(context)
+            [posted] = hooks.calls
+    assert "Rejected Authorization: ***" in events and secret not in events and key not in events
+    text = json.loads(posted.request.body)["text"]
+    assert "justcall/users: HTTP 401" in text and "Rejected Authorization: ***" in text
+    assert secret not in posted.request.body and key not in posted.request.body

@@ -273,6 +273,32 @@ def test_lacrm_functions_paging_and_errors(client: Client, sandbox: Sandbox) -> 
         assert response.status_code == 400 and set(response.json()) == {"ErrorCode", "ErrorDescription"}
 
 
+def test_lacrm_pipeline_items_by_status_filter_and_in_every_documented_shape(client: Client, sandbox: Sandbox) -> None:
+    pipelines = client.lacrm("GetPipelines").json()
+    assert len(pipelines) == 2 and all(p["Statuses"] for p in pipelines)
+    everything, active = set(), set()
+    for pipeline in pipelines:
+        statuses = [s["StatusId"] for s in pipeline["Statuses"]]
+        every = client.lacrm("GetPipelineItems", PipelineId=pipeline["PipelineId"], StatusFilter=statuses,
+                             MaxNumberOfResults=10_000).json()["Results"]
+        everything |= {i["PipelineItemId"] for i in every}
+        active |= {i["PipelineItemId"] for i in client.lacrm("GetPipelineItems", PipelineId=pipeline["PipelineId"],
+                                                               MaxNumberOfResults=10_000).json()["Results"]}
+        assert {i["PipelineId"] for i in every} == {pipeline["PipelineId"]}
+    assert active < everything and len(everything) == sandbox.counts()["lacrm/pipeline_items"]
+    assert client.lacrm("GetPipelineItems", PipelineId="nope").status_code == 400
+    contact = next(c["ContactId"] for c in client.lacrm("GetContacts").json()["Results"]
+                   if client.lacrm("GetPipelineItemsAttachedToContact", ContactId=c["ContactId"]).json()["Results"])
+    ids = {i["PipelineItemId"] for i in client.lacrm("GetPipelineItemsAttachedToContact", ContactId=contact).json()[
+        "Results"]}
+    sandbox.apis["lacrm"].pipeline_item_shape = "items"
+    body = client.lacrm("GetPipelineItemsAttachedToContact", ContactId=contact).json()
+    assert {i["PipelineItemId"] for i in body["PipelineItems"]} == ids
+    sandbox.apis["lacrm"].pipeline_item_shape = "grouped"
+    body = client.lacrm("GetPipelineItemsAttachedToContact", ContactId=contact).json()
+    assert {i["PipelineItemId"] for group in body for i in group["PipelineItems"]} == ids
+
+
 # -- Whole sandbox ----------------------------------------------------------------------------
 
 def test_unknown_paths_and_methods_get_the_apis_own_errors(client: Client) -> None:
@@ -308,7 +334,7 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
 
 @pytest.mark.parametrize("kind", ["status", "slow", "malformed", "cut", "timeout", "shift", "late", "expire_token",
-                                  "expire_cursor"])
+                                  "expire_cursor", "echo"])
 def test_each_fault_kind(sandbox: Sandbox, client: Client, kind: str) -> None:
     api = {"expire_token": "sendpulse", "expire_cursor": "gong"}.get(kind, "justcall")
     spec = {"api": api, "kind": kind, "count": 1, "delay": 0.5}
@@ -329,6 +355,11 @@ def test_each_fault_kind(sandbox: Sandbox, client: Client, kind: str) -> None:
         sandbox.inject(**spec, rows=2)
         shifted = client.justcall("/v2.1/users", per_page=10, page=1, order="asc").json()["data"]
         assert [r["id"] for r in shifted] == [before[0]["id"] - 2, before[0]["id"] - 1] + [r["id"] for r in before[:8]]
+        return
+    if kind == "echo":
+        sandbox.inject(**spec, status=401)
+        response = client.justcall("/v2.1/users")
+        assert response.status_code == 401 and "sandbox-justcall-secret" in response.json()["message"]
         return
     if kind == "late":
         before = client.justcall("/v2.1/users", per_page=10, page=0, order="asc").json()["data"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -125,3 +126,46 @@ def test_window_bounds_drop_records_outside_it(http: responses.RequestsMock) -> 
         {"id": "after", "started": "2026-10-31T22:00:00-05:00"}]})  # 2026-11-01T03:00Z: outside
     got = rows("gong", "calls", {"GONG_ACCESS_KEY": "a", "GONG_ACCESS_KEY_SECRET": "b"})
     assert [r["id"] for r in got] == ["early", "last"]
+
+
+def test_lacrm_pipeline_items_in_every_status_pipeline_by_pipeline(http: responses.RequestsMock) -> None:
+    """An empty ``StatusFilter`` would return the items in active statuses only."""
+    url = f"{HOST}/lacrm/v2/"
+    http.post(url, json=[{"PipelineId": "p1", "Statuses": [{"StatusId": "a"}, {"StatusId": "won"}]},
+                         {"PipelineId": "p2", "Statuses": [{"StatusId": "b"}]}])
+    http.post(url, json={"HasMoreResults": False, "Results": [{"PipelineItemId": "i1", "ContactId": "c1"}]})
+    http.post(url, json={"HasMoreResults": False, "Results": [{"PipelineItemId": "i2", "ContactId": "c2"}]})
+    got = rows("lacrm", "pipeline_items", {"LACRM_API_KEY": "raw"})
+    assert [(r["pipeline_item_id"], r["_contacts_contact_id"]) for r in got] == [("i1", "c1"), ("i2", "c2")]
+    bodies = [json.loads(c.request.body) for c in http.calls]
+    assert bodies[0] == {"Function": "GetPipelines", "Parameters": {}}
+    assert [b["Parameters"] for b in bodies[1:]] == [
+        {"MaxNumberOfResults": 10_000, "PipelineId": "p1", "StatusFilter": ["a", "won"], "Page": 1},
+        {"MaxNumberOfResults": 10_000, "PipelineId": "p2", "StatusFilter": ["b"], "Page": 1}]
+
+
+def test_lacrm_contact_events_are_one_row_per_attached_contact(http: responses.RequestsMock) -> None:
+    http.post(f"{HOST}/lacrm/v2/", json={"HasMoreResults": False, "Results": [
+        {"EventId": "e1", "ContactIds": ["c1", "c2"]}, {"EventId": "e2", "ContactIds": []}]})
+    got = rows("lacrm", "contact_events", {"LACRM_API_KEY": "raw"})  # rows holding a list reach dlt as dicts
+    assert [(r["EventId"], r["_contacts_ContactId"]) for r in got] == [("e1", "c1"), ("e1", "c2")]
+    assert json.loads(http.calls[0].request.body)["Function"] == "GetEvents"
+
+
+@pytest.mark.parametrize("body, held", [
+    ([{"NoteId": "n1"}], "an array of 1 item(s)"),
+    ({"PipelineItems": [{"NoteId": "n1"}], "HasMoreResults": False}, "an object with keys HasMoreResults, PipelineItems"),
+])
+def test_a_body_of_another_shape_fails_naming_endpoint_and_shape(http: responses.RequestsMock, body: object,
+                                                                  held: str) -> None:
+    http.post(f"{HOST}/lacrm/v2/", json=body)
+    with pytest.raises(Exception, match=re.escape(f"lacrm/notes: the response to POST / {{Function: GetNotes}} held {held}")):
+        rows("lacrm", "notes", {"LACRM_API_KEY": "raw"})
+
+
+def test_a_paginator_pointed_back_at_its_own_page_stops_with_an_error(http: responses.RequestsMock) -> None:
+    url = f"{HOST}/ringcentral/account/~/call-queues"
+    http.get(url, json={"records": [{"id": "1"}], "navigation": {"nextPage": {"uri": f"{url}?page=2"}}})
+    http.get(url, json={"records": [{"id": "2"}], "navigation": {"nextPage": {"uri": f"{url}?page=2"}}})
+    with pytest.raises(Exception, match="ringcentral/call_queues: the same page was asked for twice"):
+        rows("ringcentral", "call_queues", {"RINGCENTRAL_ACCESS_TOKEN": "t"})

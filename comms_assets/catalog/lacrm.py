@@ -8,10 +8,12 @@ from typing import Any
 
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 
-from comms_assets.catalog.model import Api, Endpoint, PerParent, Window
+from comms_assets.catalog.model import Api, Endpoint, PerListed, Record, Window
 
 PAGE_SIZE = 10_000  # documented maximum of MaxNumberOfResults
 SINGLE = {"type": "single_page"}
+CONTACT = "_contacts_ContactId"  # the contact column of the per-contact tables
+EVERY_DATE = {"StartDate": "1970-01-01", "EndDate": "2200-01-01"}
 PAGED = {"type": "page_number", "base_page": 1, "page_body_path": "Parameters.Page", "total_path": None,
          "has_more_path": "HasMoreResults"}
 
@@ -39,6 +41,22 @@ def _dates(function: str):
     return request
 
 
+def _every_status(pipeline: Record) -> dict[str, Any]:
+    """A pipeline's items in all its statuses: an empty ``StatusFilter`` means the active ones only."""
+    statuses = [status["StatusId"] for status in pipeline["Statuses"]]
+    return {"json": {"Parameters": {"PipelineId": pipeline["PipelineId"], "StatusFilter": statuses}}}
+
+
+def _with_contact(item: Record) -> list[Record]:
+    """An item as the table has always held it, with its contact under ``_contacts_ContactId``."""
+    return [{**item, CONTACT: item["ContactId"]}]
+
+
+def _per_contact(event: Record) -> list[Record]:
+    """One row per contact the event is attached to."""
+    return [{**event, CONTACT: contact} for contact in event.get("ContactIds") or ()]
+
+
 def endpoint(name: str, function: str, description: str, *key: str, **kwargs: Any) -> Endpoint:
     """Every LACRM call is a POST to the API's one URL."""
     kwargs.setdefault("json", paged(function))
@@ -58,16 +76,14 @@ API = Api(
         endpoint("contacts", "GetContacts", "Contacts and companies.", "ContactId", selector="Results"),
         endpoint("tasks", "GetTasks", "Tasks, by due date.", "TaskId", selector="Results.*",
                  window=Window(_dates("GetTasks"), cursor="DueDate")),
-        endpoint("pipeline_items", "GetPipelineItemsAttachedToContact", "Pipeline items, fetched per contact.",
-                 "PipelineItemId", selector="Results",
-                 per_parent=PerParent("contacts", "ContactId", "Parameters.ContactId")),
+        endpoint("pipeline_items", "GetPipelineItems", "Pipeline items in every status, pipeline by pipeline.",
+                 "PipelineItemId", selector="Results", rows=_with_contact,
+                 per_listed=PerListed(call("GetPipelines"), "$", _every_status)),
         endpoint("notes", "GetNotes", "Notes logged on contacts.", "NoteId", selector="Results"),
         endpoint("teams", "GetTeams", "Teams of users.", "TeamId", json=call("GetTeams"), paginator=SINGLE),
         endpoint("events", "GetEvents", "Calendar events, by start date.", "EventId", selector="Results",
                  window=Window(_dates("GetEvents"), cursor="StartDate")),
-        endpoint("contact_events", "GetEventsAttachedToContact",
-                 "Events per contact: one row per (event, contact) attachment.", "EventId",
-                 "_contacts_ContactId", selector="Results",
-                 per_parent=PerParent("contacts", "ContactId", "Parameters.ContactId")),
+        endpoint("contact_events", "GetEvents", "Events per contact: one row per (event, contact) attachment.",
+                 "EventId", CONTACT, selector="Results", json=paged("GetEvents", **EVERY_DATE), rows=_per_contact),
     ),
 )

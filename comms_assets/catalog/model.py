@@ -71,13 +71,18 @@ class Window:
         return out
 
 
-@dataclass(frozen=True)
-class PerParent:
-    """The endpoint is called once per record of another endpoint (N+1 requests)."""
+Record = Mapping[str, Any]
 
-    endpoint: str
-    field: str  # the parent's field sent in the request
-    key: str  # where the request carries it, e.g. "Parameters.ContactId"
+
+@dataclass(frozen=True)
+class PerListed:
+    """The endpoint is called once per record of a short listing that is not loaded itself
+    (LACRM's pipelines): ``json`` asks for the listing in one request, ``selector`` finds its
+    records, ``request`` turns one record into the request part of its call."""
+
+    json: Frozen
+    selector: str
+    request: Callable[[Record], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,9 @@ class Endpoint:
     json: Frozen | None = None
     paginator: Frozen | None = None  # dlt's paginator config; None: the API's default
     window: Window | None = None
-    per_parent: PerParent | None = None
+    per_listed: PerListed | None = None
+    # One record of the API -> the table's rows (one per contact an event is attached to, say).
+    rows: Callable[[Record], list[Record]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("params", "json", "paginator"):
@@ -150,8 +157,3 @@ class Api:
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
-
-    @property
-    def parents(self) -> frozenset[str]:
-        """The endpoints whose rows another endpoint is called once for."""
-        return frozenset(e.per_parent.endpoint for e in self.endpoints if e.per_parent)

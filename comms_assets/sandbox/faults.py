@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["status", "slow", "timeout", "cut", "malformed", "expire_token", "expire_cursor", "shift",
-                    "late"]
+                    "late", "echo"]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 
@@ -26,7 +26,9 @@ class Fault:
       * ``expire_token``: revoke every access token issued so far (OAuth APIs);
       * ``expire_cursor``: reject the request's paging cursor as expired (Gong);
       * ``shift``: start the page ``rows`` records early, as if records were inserted meanwhile;
-      * ``late``: leave the page's last ``rows`` records out, as if they had not arrived yet.
+      * ``late``: leave the page's last ``rows`` records out, as if they had not arrived yet;
+      * ``echo``: answer ``status`` with a body that repeats the request's ``Authorization``
+        header, as some vendors' error pages repeat what they were sent.
     ``api`` names the API; ``endpoint``, if set, must occur in the request path; the first
     ``after`` matching requests pass untouched.
     """

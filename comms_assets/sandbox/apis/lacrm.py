@@ -11,6 +11,10 @@ from comms_assets.sandbox.protocol import Api, ApiError, Limit, Reply, Request, 
 MAX_RESULTS = 10_000
 DEFAULT_RESULTS = 500
 PIPELINE_ITEMS_PER_CONTACT = 3
+# (name, statuses): each status (name, active?). Items in closed statuses are left out of
+# GetPipelineItems unless its StatusFilter names them.
+PIPELINES = (("Sales", (("Lead", True), ("Qualified", True), ("Proposal", True), ("Won", False), ("Lost", False))),
+             ("Onboarding", (("Kick-off", True), ("Live", False))))
 
 
 class Lacrm(Api):
@@ -29,7 +33,13 @@ class Lacrm(Api):
             "GetEvents": self.events,
             "GetPipelineItemsAttachedToContact": self.pipeline_items,
             "GetEventsAttachedToContact": self.contact_events,
+            "GetPipelines": lambda req, p: Reply(200, [self.pipeline(i) for i in range(len(PIPELINES))]),
+            "GetPipelineItems": self.items_of_pipeline,
         }
+        # How GetPipelineItemsAttachedToContact answers; the vendor's docs leave it open and client
+        # code reads all three: "results" ({"Results": [...]}), "items" ({"PipelineItems": [...]}),
+        # "grouped" (a bare array of pipelines, each with its "PipelineItems").
+        self.pipeline_item_shape = "results"
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -112,10 +122,41 @@ class Lacrm(Api):
         return index
 
     def pipeline_items(self, request: Request, params: dict) -> Reply:
+        """Every item of one contact, in any status, in ``pipeline_item_shape``."""
         contact = self._contact_index(params)
         ids = range(contact * PIPELINE_ITEMS_PER_CONTACT, contact * PIPELINE_ITEMS_PER_CONTACT +
                     self._pipeline_count(contact))
+        if self.pipeline_item_shape == "results":
+            return self._page(request, params, ids, self.pipeline_item)
+        items = [self.pipeline_item(i) for i in ids]
+        if self.pipeline_item_shape == "items":
+            return Reply(200, {"PipelineItems": items})
+        return Reply(200, [{"PipelineId": p["PipelineId"], "Name": p["Name"],
+                            "PipelineItems": [i for i in items if i["PipelineId"] == p["PipelineId"]]}
+                           for p in (self.pipeline(n) for n in range(len(PIPELINES)))])
+
+    def items_of_pipeline(self, request: Request, params: dict) -> Reply:
+        """One pipeline's items whose status ``StatusFilter`` names; an empty filter means the
+        active statuses only."""
+        pipeline = str(params.get("PipelineId", ""))
+        numbers = [n for n in range(len(PIPELINES)) if self._id("lacrm/pipelines", n) == pipeline]
+        if not numbers:
+            raise ApiError(400, "PipelineId is not a valid pipeline.", "InvalidPipelineId")
+        statuses = {s["StatusId"]: s for s in self.pipeline(numbers[0])["Statuses"]}
+        wanted = params.get("StatusFilter") or [sid for sid, s in statuses.items() if s["IsActive"]]
+        if not isinstance(wanted, list) or any(sid not in statuses for sid in wanted):
+            raise ApiError(400, "StatusFilter must list StatusIds of the pipeline.", "InvalidStatusFilter")
+        total = PIPELINE_ITEMS_PER_CONTACT * self.world.count("lacrm/contacts")
+        ids = [i for i in range(total) if self._pipeline_of(i) == numbers[0] and self._is_item(i)
+               and self.pipeline_item(i)["StatusId"] in wanted]
         return self._page(request, params, ids, self.pipeline_item)
+
+    def _is_item(self, i: int) -> bool:
+        contact, n = divmod(i, PIPELINE_ITEMS_PER_CONTACT)
+        return n < self._pipeline_count(contact)
+
+    def _pipeline_of(self, i: int) -> int:
+        return self.world.rng("lacrm/pipeline_of", i).randrange(len(PIPELINES))
 
     def contact_events(self, request: Request, params: dict) -> Reply:
         return self._page(request, params, self._events_of(self._contact_index(params)), self.event)
@@ -183,15 +224,22 @@ class Lacrm(Api):
                 "DateCreated": self._stamp(created), "DateDisplayedInHistory": self._stamp(created),
                 "UserId": self._id("lacrm/users", self.world.pick("lacrm/users", r))}
 
+    def pipeline(self, n: int) -> dict:
+        name, statuses = PIPELINES[n]
+        return {"PipelineId": self._id("lacrm/pipelines", n), "Name": name, "IsArchived": False,
+                "Statuses": [{"StatusId": self._id("lacrm/statuses", n * 10 + k), "Name": status, "IsActive": active}
+                             for k, (status, active) in enumerate(statuses)]}
+
     def pipeline_item(self, i: int) -> dict:
         r = self.world.rng("lacrm/pipeline_items", i)
         created = self.world.start - timedelta(days=r.randrange(1, 200))
-        status = r.randrange(4)
-        return {"PipelineItemId": self._id("lacrm/pipeline_items", i), "PipelineId": "1",
-                "StatusId": str(status + 1), "ContactId": self._id("lacrm/contacts", i // PIPELINE_ITEMS_PER_CONTACT),
+        pipeline = self.pipeline(self._pipeline_of(i))
+        status = r.choice(pipeline["Statuses"])
+        return {"PipelineItemId": self._id("lacrm/pipeline_items", i), "PipelineId": pipeline["PipelineId"],
+                "StatusId": status["StatusId"], "ContactId": self._id("lacrm/contacts", i // PIPELINE_ITEMS_PER_CONTACT),
                 "DateCreated": self._stamp(created), "LastUpdate": self._stamp(created + timedelta(days=5)),
-                "LastNote": "", "NumberOfUpdates": r.randrange(1, 9), "PipelineMetaData": {"Name": "Sales"},
-                "StatusMetaData": {"Name": ["Lead", "Qualified", "Proposal", "Won"][status]}}
+                "LastNote": "", "NumberOfUpdates": r.randrange(1, 9), "PipelineMetaData": {"Name": pipeline["Name"]},
+                "StatusMetaData": {"Name": status["Name"]}}
 
     def event(self, i: int) -> dict:
         r = self.world.rng("lacrm/events", i)
