@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+import requests
 import responses
 
 from comms_assets.assets import partitions_def
-from comms_assets.automation import missing_days
+from comms_assets.automation import AlertNotDelivered, missing_days
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 
@@ -110,3 +111,25 @@ def test_run_failure_alert_logs_and_posts_to_the_webhook(sandbox_env: dict[str, 
     payload = json.loads(posted.request.body)
     assert payload["run_id"] == result.run_id and payload["text"].startswith("ALERT comms_assets run")
     assert "wrong" not in posted.request.body
+
+
+@pytest.mark.parametrize("answer", [{"status": 500}, {"body": requests.ConnectionError("refused")}])
+def test_an_alert_the_webhook_refuses_fails_the_tick_without_showing_its_address(
+        sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: dict) -> None:
+    hook = "https://hooks.test/services/T0KEN-in-the-path"
+    monkeypatch.setenv("JUSTCALL_API_SECRET", "wrong")
+    monkeypatch.setenv("COMMS_ALERT_WEBHOOK", hook)
+    defs = build_definitions()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])], raise_on_error=False)
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="comms_run_failure_alert", dagster_event=failure, dagster_instance=instance,
+            dagster_run=result.dagster_run).for_run_failure()
+        with responses.RequestsMock() as hooks:
+            hooks.post(hook, **answer)
+            with pytest.raises(AlertNotDelivered) as refused:
+                defs.get_repository_def().get_sensor_def("comms_run_failure_alert")(context)
+    assert result.run_id in str(refused.value) and "T0KEN" not in str(refused.value)
+    assert str(answer.get("status", "ConnectionError")) in str(refused.value)

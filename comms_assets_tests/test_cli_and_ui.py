@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import requests
 
-from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import clean_env, cli_env
+from comms_assets.sandbox import Sandbox, World
+from comms_assets.sandbox.data import today
+from comms_assets_tests.conftest import REPO, SANDBOX_COLLECTION, clean_env, cli_env
 
 CLI = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
 
@@ -93,3 +96,35 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     sensor_types = {s["name"]: s["sensorType"] for s in data["sensorsOrError"]["results"]}
     assert sensor_types["comms_run_failure_alert"] == "RUN_STATUS"
     assert sensor_types["gong_automation"] == "AUTO_MATERIALIZE" and sensor_types["gong_catch_up"] == "STANDARD"
+
+
+def test_credentials_from_dlt_secrets_toml(sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """README: credentials may live in ``.dlt/secrets.toml`` instead of the environment."""
+    project = tmp_path / "project"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt" / "config.toml").write_text((REPO / ".dlt" / "config.toml").read_text())
+    (project / ".dlt" / "secrets.toml").write_text(
+        f'justcall_api_key = "{sandbox.credentials["JUSTCALL_API_KEY"]}"\n'
+        f'justcall_api_secret = "{sandbox.credentials["JUSTCALL_API_SECRET"]}"\n')
+    env = {k: v for k, v in cli_env(DLT_PROJECT_DIR=str(project)).items() if not k.startswith("JUSTCALL_")}
+    done = subprocess.run([*CLI, "--select", "justcall/users"], env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        assert con.execute("select count(*) from justcall.users").fetchone()[0] == sandbox.world.count("justcall/users")
+
+
+def test_the_main_job_loads_every_endpoint_as_the_sandbox_holds_it(tmp_path: Path) -> None:
+    """``make demo``: every asset through the CLI (snapshots, then a ``--partition-range`` of the
+    whole history), and a summary whose counts are the sandbox's."""
+    warehouse = str(tmp_path / "demo.duckdb")
+    done = subprocess.run([sys.executable, "-m", "comms_assets.demo", "--scale", "0.2", "--days", "4",
+                           "--rate-limit-scale", "0"], env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    printed = {f"{api}/{endpoint}": int(count.replace(",", "")) for api, endpoint, count in
+               re.findall(r"^(\w+) +(\w+) +([\d,]+)$", done.stdout, re.MULTILINE) if api != "total"}
+    with Sandbox(world=World(scale=0.2, start=today() - timedelta(days=4))) as sandbox:
+        expected = sandbox.counts()
+    assert printed == {key: expected[collection] for key, collection in SANDBOX_COLLECTION.items()}
+    assert "35 endpoints into" in done.stdout

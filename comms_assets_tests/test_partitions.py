@@ -132,3 +132,64 @@ def test_duplicate_keys_fail_the_check_the_run_and_the_cli_until_fixed(
         con.execute("insert into justcall.calls select * from justcall.calls_fixed")
         con.execute("drop table justcall.calls_fixed")
     assert subprocess.run(cli, env=cli_env(), check=False, capture_output=True, text=True, timeout=300).returncode == 0
+
+
+def sandbox_days(sandbox: Sandbox, endpoint: str, day: str) -> int:
+    """What the sandbox holds for one endpoint on one UTC day, from its own world."""
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    collection = {"justcall/calls": "justcall/calls", "justcall/sms": "justcall/texts",
+                  "ringcentral/user_call_records": "ringcentral/call_log", "gong/calls": "gong/calls",
+                  "gong/extensive_calls": "gong/calls", "gong/answered_scorecards": "gong/answered_scorecards",
+                  "lacrm/tasks": "lacrm/tasks", "lacrm/events": "lacrm/events",
+                  "justcall/agent_analytics": "justcall/calls"}[endpoint]
+    ids = sandbox.world.between(collection, start, start + timedelta(days=1))
+    if endpoint == "justcall/agent_analytics":  # one row per agent who called that day
+        return len({sandbox.apis["justcall"].call(i)["agent_id"] for i in ids})
+    return len(ids)
+
+
+def test_a_range_run_reports_each_day_what_the_sandbox_holds_on_that_utc_day(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    """Gong's cursors carry offsets (-05:00, +05:30, ...): a day is a UTC day, whatever the offset."""
+    days = ["2026-10-24", "2026-10-25", "2026-10-26"]
+    result = materialize(DATED, days[0], days[-1])
+    assert result.success
+    per_day = {(m.asset_key.to_user_string(), m.partition): m.metadata["dagster/partition_row_count"].value
+               for m in (e.materialization for e in result.get_asset_materialization_events())}
+    assert per_day == {(endpoint, day): sandbox_days(sandbox, endpoint, day) for endpoint in DATED for day in days}
+    assert all(count > 0 for count in per_day.values())
+
+
+def test_a_day_without_records_loads_nothing_and_succeeds(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Gong answers a window without calls with HTTP 404; a first load of such a day is a success."""
+    world = World(seed=3, start=datetime(2026, 10, 1, tzinfo=UTC), end=datetime(2026, 10, 3, tzinfo=UTC),
+                  counts={"gong/calls": 5})
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "e.duckdb")}.items():
+            monkeypatch.setenv(name, value)
+        result = materialize(["gong/calls"], "2026-10-20")
+        assert result.success
+        assert [r["status"] for r in sandbox.requests("gong")] == [404]
+    [materialization] = [e.materialization for e in result.get_asset_materialization_events()]
+    assert materialization.metadata["dagster/partition_row_count"].value == 0
+    assert materialization.metadata["dagster/row_count"].value == 0
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
+        "primary_key_unique": True, "primary_key_not_null": True}
+
+
+def test_a_planted_null_key_and_a_composite_duplicate_fail_their_checks(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    assert materialize(["justcall/calls", "justcall/agent_analytics"], "2026-10-25").success
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"]) as con:
+        con.execute("alter table justcall.calls alter column id drop not null")  # as warehouses that do not enforce it
+        con.execute("insert into justcall.calls select * replace (null as id) from justcall.calls limit 1")
+        con.execute("insert into justcall.agent_analytics select * from justcall.agent_analytics limit 1")
+        agent, day = con.execute("select agent_id, report_date from justcall.agent_analytics limit 1").fetchone()
+    result = materialize(["justcall/calls", "justcall/agent_analytics"], "2026-10-26")
+    assert not result.success
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    assert not evaluations[("justcall/calls", "primary_key_not_null")].passed
+    assert evaluations[("justcall/calls", "primary_key_not_null")].metadata["null_keys"].value == 1
+    duplicate = evaluations[("justcall/agent_analytics", "primary_key_unique")]
+    assert not duplicate.passed and duplicate.metadata["examples"].value == [[str(agent), day, "2"]]
+    assert evaluations[("justcall/calls", "primary_key_unique")].passed

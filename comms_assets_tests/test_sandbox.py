@@ -324,6 +324,7 @@ def test_same_seed_same_bytes() -> None:
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
     with Sandbox(world=small_world(), rate_limit_scale=0.1) as sandbox:  # Gong: 3/s -> 1/s here
+        sandbox.limiter.clock = lambda: 1_800_000_000.5  # time stands still: no window ends mid-test
         client = Client(sandbox)
         statuses = [client.gong("/users").status_code for _ in range(3)]
         assert statuses[0] == 200 and 429 in statuses

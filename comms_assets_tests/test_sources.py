@@ -120,12 +120,24 @@ def test_lacrm_function_body_pages_in_parameters_and_has_more(http: responses.Re
 def test_window_bounds_drop_records_outside_it(http: responses.RequestsMock) -> None:
     """An API that ignores the filter still loads only the window (cursor checked at both ends)."""
     http.get(f"{HOST}/gong/calls", json={"records": {}, "calls": [
+        {"id": "start", "started": "2026-10-22T00:00:00Z"},  # the window's first instant: inside
+        {"id": "start-offset", "started": "2026-10-21T19:00:00-05:00"},  # the same instant
         {"id": "early", "started": "2026-10-21T23:00:00-02:00"},  # 2026-10-22T01:00Z: inside
         {"id": "before", "started": "2026-10-21T23:59:59Z"},
         {"id": "last", "started": "2026-10-31T23:59:59+00:00"},
+        {"id": "end", "started": "2026-11-01T00:00:00Z"},  # the window's end: the next window's
+        {"id": "end-offset", "started": "2026-11-01T05:30:00+05:30"},  # the same instant
         {"id": "after", "started": "2026-10-31T22:00:00-05:00"}]})  # 2026-11-01T03:00Z: outside
     got = rows("gong", "calls", {"GONG_ACCESS_KEY": "a", "GONG_ACCESS_KEY_SECRET": "b"})
-    assert [r["id"] for r in got] == ["early", "last"]
+    assert [r["id"] for r in got] == ["start", "start-offset", "early", "last"]
+
+
+def test_date_only_cursors_keep_the_window_days(http: responses.RequestsMock) -> None:
+    http.get(f"{HOST}/justcall/v2.1/calls", json={"next_page_link": "", "data": [
+        {"id": 1, "call_date": "2026-10-21"}, {"id": 2, "call_date": "2026-10-22"},
+        {"id": 3, "call_date": "2026-10-31"}, {"id": 4, "call_date": "2026-11-01"}]})
+    got = rows("justcall", "calls", {"JUSTCALL_API_KEY": "k", "JUSTCALL_API_SECRET": "s"})
+    assert [r["id"] for r in got] == [2, 3]
 
 
 def test_lacrm_pipeline_items_in_every_status_pipeline_by_pipeline(http: responses.RequestsMock) -> None:

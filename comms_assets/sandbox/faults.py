@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -98,6 +99,7 @@ class RateLimiter:
     """
 
     scale: float = 1.0
+    clock: Callable[[], float] = time.time  # a test may hold time still
     _windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,7 +108,7 @@ class RateLimiter:
         if self.scale <= 0:
             return True, calls, seconds
         limit = max(1, int(calls * self.scale))
-        now = time.time()
+        now = self.clock()
         window = int(now // seconds)
         reset = max(1, int((window + 1) * seconds - now + 0.999))
         with self._lock:
