@@ -4,6 +4,7 @@ Date-cursor endpoints share a daily-partitioned multi-asset (a run loads exactly
 the others share an unpartitioned one (a multi-asset has a single partitions definition).
 """
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,7 +18,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from comms_assets.catalog import APIS, Api, Endpoint
 from comms_assets.checks import check_specs, evaluate
 from comms_assets.errors import describe
-from comms_assets.sources import LoadStats, build_source
+from comms_assets.sources import LoadStats, Window, build_source
 from comms_assets.warehouse import LOADER_FILE_FORMAT, exclusive, pipeline
 
 POOL = "comms_warehouse"
@@ -100,11 +101,43 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
 
 def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pipeline: dlt.Pipeline,
           partitioned: bool) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-    """Run the API's dlt source for the selected endpoints and report each asset (and day)."""
+    """Run the API's dlt source for the selected endpoints and report each asset (and day).
+
+    A range of days is loaded and committed ``COMMS_DAYS_PER_COMMIT`` days at a time (default
+    one), each day reported as soon as it is in the warehouse: a failure, or a quota that ends a
+    backfill, keeps every day before it, and running the range again completes it exactly.
+    """
     credentials = getattr(context.resources, api.name).values()
-    window = (context.partition_time_window.start, context.partition_time_window.end) if partitioned else None
+    if not partitioned:
+        yield from _commit(context, api, names, dlt_pipeline, credentials)
+        return
+    keys = context.partition_keys
+    days = context.assets_def.partitions_def
+    committed: list[str] = []
+    step = days_per_commit()
+    for chunk in (keys[i:i + step] for i in range(0, len(keys), step)):
+        window = (days.time_window_for_partition_key(chunk[0]).start, days.time_window_for_partition_key(chunk[-1]).end)
+        try:
+            yield from _commit(context, api, names, dlt_pipeline, credentials, window, list(chunk))
+        except dg.Failure as failure:
+            kept = f"{committed[0]}..{committed[-1]} are loaded; " if committed else ""
+            raise dg.Failure(f"{failure.description} ({kept}{chunk[0]}..{keys[-1]} are not: run the range again "
+                             "to complete it)") from None
+        committed.extend(chunk)
+        if len(keys) > len(chunk):
+            context.log.info(f"{api.name}: {len(committed)} of {len(keys)} days committed")
+
+
+def days_per_commit() -> int:
+    return max(1, int(os.environ.get("COMMS_DAYS_PER_COMMIT", "1")))
+
+
+def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pipeline: dlt.Pipeline,
+            credentials: dict[str, str], window: Window | None = None,
+            keys: list[str] | None = None) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+    """One dlt load (one commit): the snapshot endpoints, or the days ``keys`` spanning ``window``."""
     stats = LoadStats()
-    source = build_source(api, credentials, window, stats).with_resources(*names)
+    source = build_source(api, credentials, window, stats, log=context.log.warning).with_resources(*names)
     started = time.monotonic()
     runner: DagsterDltResource = context.resources.dlt
     try:
@@ -125,17 +158,17 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
                     **({} if repeated is None else {"comms/repeated_keys": repeated}),
                     "dagster/row_count": totals[table], "dagster/table_name": f"{dlt_pipeline.dataset_name}.{table}"}
-        if not partitioned:
+        if keys is None:
             yield result._replace(metadata=metadata)
             continue
-        # One materialization per day, each with its own rows (a range runs as one load).
+        # One materialization per day, each with its own rows.
         days = context.assets_def.partitions_def
-        for key in context.partition_keys:
+        for key in keys:
             day = days.time_window_for_partition_key(key)
             rows = stats.rows_by_day[(table, key)]
             yield dg.AssetMaterialization(asset_key=result.asset_key, partition=key, metadata={
                 **metadata, "rows_loaded": rows, "dagster/partition_row_count": rows,
-                "comms/run_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
+                "comms/commit_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
 
 
 def table_rows(dlt_pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,14 +31,18 @@ from dlt.common.utils import update_dict_nested
 from dlt.extract.source import DltResource, DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.client import raise_for_status
 from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
 
 from comms_assets.batches import ColumnTypes, KeyLedger, add_dlt_ids, batches, declare_distinct
 from comms_assets.catalog import Api, Endpoint
 from comms_assets.catalog.model import thawed
+from comms_assets.catalog.oauth import RenewingClientCredentials
+from comms_assets.limits import Log, PacedAdapter
 
 Window = tuple[datetime, datetime]
+LOGGER = logging.getLogger(__name__)
 
 
 def base_url(api: Api) -> str:
@@ -83,15 +88,17 @@ def build_source(
     credentials: Mapping[str, str] | None = None,
     window: Window | None = None,
     stats: LoadStats | None = None,
+    log: Log = LOGGER.warning,
 ) -> DltSource:
     """The dlt source of one API.
 
     Without ``credentials`` the source still builds (for asset definitions and validation) but
     has no auth; without ``window`` the date-cursor endpoints are asked for the previous day.
+    ``log`` receives the lines about waits for the API's limits.
     """
     add_dlt_ids()
     url = base_url(api)
-    session = _session(api, url)
+    session = _session(api, url, log)
     auth = None
     if credentials is not None:
         auth = api.auth(credentials, url)
@@ -114,8 +121,9 @@ def _yesterday() -> Window:
     return today - timedelta(days=1), today
 
 
-def _session(api: Api, url: str) -> Any:
-    """dlt's retrying session: 429/5xx/connection errors, exponential backoff, ``Retry-After``.
+def _session(api: Api, url: str, log: Log) -> Any:
+    """dlt's retrying session: 429/5xx/connection errors, exponential backoff, ``Retry-After``,
+    over a transport paced to the API's budget (``limits.py``).
 
     requests reads proxy and CA settings from the environment again for every request, which
     costs more than parsing a page; they are read once here, for the API's host.
@@ -134,6 +142,9 @@ def _session(api: Api, url: str) -> Any:
     session.proxies.update(environment["proxies"])
     session.verify = environment["verify"]
     session.trust_env = False
+    adapter = PacedAdapter(api, url, log)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
@@ -158,11 +169,16 @@ class _Fetch:
         number or cursor into the request they are given, and endpoints are extracted interleaved."""
         request = update_dict_nested(thawed({"params": endpoint.params, "json": endpoint.json}), thawed(extra or {}))
         paginator = endpoint.paginator or self.api.paginator
-        hooks = [_parse_once, self.stats.request_hook(endpoint.name), *thawed(self.api.response_actions)]
+        auth = self.client.auth
+        renew = [auth.renew_on_401] if isinstance(auth, RenewingClientCredentials) else []
+        # Requests' own hooks, not dlt's response actions: dlt drops what a hook returns, and the
+        # renewal answers a 401 with the response to the request sent again.
+        actions = create_response_hooks(thawed(self.api.response_actions)) or {"response": [raise_for_status]}
+        hooks = {"response": [self.stats.request_hook(endpoint.name), *renew, _parse_once, *actions["response"]]}
         pages = self.client.paginate(
             endpoint.path, method=endpoint.method, params=request["params"], json=request["json"],
             paginator=paginator() if callable(paginator) else create_paginator(thawed(paginator)),
-            data_selector=_selector(endpoint.selector), hooks=create_response_hooks(hooks))
+            data_selector=_selector(endpoint.selector), hooks=hooks)
         sent: set[tuple[str, bytes]] = set()
         for page in pages:
             prepared = page.response.request

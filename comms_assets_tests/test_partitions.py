@@ -56,7 +56,7 @@ def test_range_equals_union_of_days_in_any_order_and_reruns_change_nothing(
     assert result.success
     windows = {(r["query"]["from_datetime"], r["query"]["to_datetime"])
                for r in sandbox.requests("justcall") if r["path"] == "/v2.1/calls"}
-    assert windows == {("2026-10-24 00:00:00", "2026-10-26 23:59:59")}  # the range as one window
+    assert windows == {(f"{day} 00:00:00", f"{day} 23:59:59") for day in days}  # each day loaded and committed
     expected = snapshot(ranged)
     assert all(expected.values())
 
@@ -89,7 +89,8 @@ def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path
     end = datetime(2026, 11, 1, tzinfo=UTC)
     world = World(seed=3, start=end - timedelta(days=120), end=end, counts={"gong/calls": 300})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb")}.items():
+        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb"),
+                            "COMMS_DAYS_PER_COMMIT": "120"}.items():
             monkeypatch.setenv(name, value)
         result = materialize(["gong/calls"], "2026-07-04", "2026-10-31")
         assert result.success

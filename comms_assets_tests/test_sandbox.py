@@ -418,8 +418,9 @@ def test_command_line_prints_the_environment_and_stops_by_itself(tmp_path) -> No
                            "--env-file", str(env_file)], check=False, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0
     names = {line.split("=")[0].removeprefix("export ") for line in done.stdout.splitlines()}
-    assert names == {"SOURCES__JUSTCALL__BASE_URL", "SOURCES__RINGCENTRAL__BASE_URL", "SOURCES__GONG__BASE_URL",
-                     "SOURCES__SENDPULSE__BASE_URL", "SOURCES__LACRM__BASE_URL", "JUSTCALL_API_KEY",
+    pacing = {f"SOURCES__{api}__{name}" for api in ("JUSTCALL", "RINGCENTRAL", "GONG", "SENDPULSE", "LACRM")
+              for name in ("BASE_URL", "RATE_SCALE", "RATE_TIME_SCALE")}
+    assert names == {*pacing, "JUSTCALL_API_KEY",
                      "JUSTCALL_API_SECRET", "RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT",
                      "GONG_ACCESS_KEY", "GONG_ACCESS_KEY_SECRET", "SENDPULSE_CLIENT_ID", "SENDPULSE_CLIENT_SECRET",
                      "LACRM_API_KEY"}

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from dlt.sources.helpers.rest_client.auth import HttpBasicAuth
 
-from comms_assets.catalog.model import Api, Endpoint, Window
+from comms_assets.catalog.model import Api, Budget, Endpoint, Rate, Window
 
 MAX_DAYS = 90  # Gong rejects wider date ranges
 GET_CURSOR = {"type": "cursor", "cursor_path": "records.cursor", "cursor_param": "cursor"}
@@ -45,7 +45,8 @@ API = Api(
     credentials=(("GONG_ACCESS_KEY", "GONG_ACCESS_KEY_SECRET"),),
     auth=_auth,
     paginator=GET_CURSOR,
-    page_size=100,
+    # 3 calls a second and 10,000 a day per company; a 429 says when in Retry-After.
+    budget=Budget(plans={"published": {"default": (Rate(3, 1), Rate(10_000, 86_400))}}, plan="published"),
     # Gong answers an empty result with 404 and this text instead of an empty page.
     response_actions=({"status_code": 404, "content": "found corresponding to the provided filters", "action": "ignore"},),
     endpoints=(

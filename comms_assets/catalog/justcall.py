@@ -10,9 +10,10 @@ from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import PageNumberPaginator
 from requests import Response
 
-from comms_assets.catalog.model import Api, Endpoint, Window
+from comms_assets.catalog.model import Api, Budget, Endpoint, Rate, Window
 
 PAGE_SIZE = 100  # documented maximum of per_page
+CONTACTS_PAGE_SIZE = 500  # the maximum JustCall's own schema gives v2.1 contacts
 LIST = {"per_page": PAGE_SIZE, "order": "asc"}
 DATED = {**LIST, "sort": "datetime"}
 
@@ -53,6 +54,17 @@ def _day(start: datetime, end: datetime) -> dict:
     return {"params": {"from_date": start.strftime("%Y-%m-%d"), "to_date": start.strftime("%Y-%m-%d")}}
 
 
+def _plan(per_minute: int, per_hour: int) -> dict[str, tuple[Rate, ...]]:
+    return {"default": (Rate(per_minute, 60), Rate(per_hour, 3600))}
+
+
+# developer.justcall.io/docs/rate-limits: a burst limit per minute and an hourly one, by plan. A
+# 429 carries no Retry-After, only the windows' reset times (epoch seconds).
+BUDGET = Budget(plans={"team": _plan(30, 1800), "pro": _plan(60, 3600), "business": _plan(90, 5400)}, plan="team",
+                headers=(("X-Rate-Limit-Burst-Remaining", "X-Rate-Limit-Burst-Reset"),
+                         ("X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")))
+
+
 API = Api(
     name="justcall",
     title="JustCall",
@@ -60,7 +72,7 @@ API = Api(
     credentials=(("JUSTCALL_API_KEY", "JUSTCALL_API_SECRET"),),
     auth=_auth,
     paginator=NextLinkPaginator,
-    page_size=PAGE_SIZE,
+    budget=BUDGET,
     headers={"Accept": "application/json"},
     endpoints=(
         Endpoint("users", "v2.1/users", "Agents and admins of the JustCall account.",
@@ -70,7 +82,7 @@ API = Api(
         Endpoint("sms", "v2.1/texts", "Text messages sent and received.",
                  primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date")),
         Endpoint("contacts", "v2.1/contacts", "Contacts in the JustCall address book.",
-                 primary_key=("id",), selector="data", params=LIST),
+                 primary_key=("id",), selector="data", params={**LIST, "per_page": CONTACTS_PAGE_SIZE}),
         Endpoint("phone_numbers", "v2.1/phone-numbers", "Phone numbers owned by the account.",
                  primary_key=("id",), selector="data", params=LIST),
         Endpoint("agent_analytics", "v2.1/sales_dialer/analytics",

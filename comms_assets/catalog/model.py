@@ -99,6 +99,7 @@ class Endpoint:
     json: Frozen | None = None
     paginator: Frozen | None = None  # dlt's paginator config; None: the API's default
     window: Window | None = None
+    rate_group: str = "default"  # the group of the API's budget its requests count in
     per_listed: PerListed | None = None
     # One record of the API -> the table's rows (one per contact an event is attached to, say).
     rows: Callable[[Record], list[Record]] | None = None
@@ -120,6 +121,39 @@ class Endpoint:
     def http_call(self) -> str:
         body = f" {{Function: {self.json['Function']}}}" if self.json and "Function" in self.json else ""
         return f"{self.method} {self.path or '/'}{body}"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A published limit: at most ``calls`` requests in any ``seconds``."""
+
+    calls: int
+    seconds: float
+
+
+Limits = Mapping[str, tuple[Rate, ...]]  # group of requests -> the limits that all apply to it
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An API's published request limits, and how its responses announce them.
+
+    ``plans`` holds the limits per plan where they depend on the account's plan (chosen with
+    ``SOURCES__<API>__PLAN``, else ``plan``), per group of requests where the vendor counts
+    groups separately (an endpoint names its group; token requests count in ``token_group``).
+    ``headers`` are (remaining, reset) response headers that say a window is spent before a 429
+    does; a reset is epoch seconds or seconds from now. ``hintless_wait`` is how long a 429
+    carrying neither ``Retry-After`` nor a reset waits: longer than the API's shortest window.
+    """
+
+    plans: Mapping[str, Limits]
+    plan: str
+    token_group: str = "default"
+    headers: tuple[tuple[str, str], ...] = ()
+    hintless_wait: float = 61.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plans", frozen(self.plans))
 
 
 @dataclass(frozen=True)
@@ -145,7 +179,7 @@ class Api:
     auth: Callable[[Mapping[str, str], str], AuthConfigBase]  # (credentials, base_url) -> dlt auth
     endpoints: tuple[Endpoint, ...]
     paginator: Frozen | Callable[[], BasePaginator]  # dlt's paginator config, or a paginator class
-    page_size: int
+    budget: Budget
     partition_start: str = "2025-01-01"
     retry: Retry = Retry()
     headers: Frozen = field(default_factory=dict)

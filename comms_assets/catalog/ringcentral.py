@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from dlt.common.configuration import configspec
-from dlt.sources.helpers.rest_client.auth import AuthConfigBase, BearerTokenAuth, OAuth2ClientCredentials
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase, BearerTokenAuth
 
-from comms_assets.catalog.model import Api, Endpoint, Window
+from comms_assets.catalog.model import Api, Budget, Endpoint, Rate, Window
+from comms_assets.catalog.oauth import RenewingClientCredentials
 
 PAGE_SIZE = 1000
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -19,7 +20,7 @@ SINGLE = {"type": "single_page"}
 
 
 @configspec
-class JwtBearerAuth(OAuth2ClientCredentials):
+class JwtBearerAuth(RenewingClientCredentials):
     """RingCentral's server-to-server flow: the JWT credential exchanged for a 1-hour Bearer token.
 
     dlt's ``oauth2_client_credentials`` posts ``grant_type=client_credentials`` with the client in
@@ -49,6 +50,13 @@ def _iso(start: datetime, end: datetime) -> dict:
     return {"params": {"dateFrom": start.strftime(fmt), "dateTo": end.strftime(fmt)}}
 
 
+# developers.ringcentral.com/guide/basics/rate-limits: per app and user, cumulative per group,
+# each endpoint in one group (RingCentral.Net); a 429 carries Retry-After "in most cases".
+BUDGET = Budget(plans={"published": {"light": (Rate(50, 60),), "medium": (Rate(40, 60),), "heavy": (Rate(10, 60),),
+                                     "auth": (Rate(5, 60),)}},
+                plan="published", token_group="auth", headers=(("X-Rate-Limit-Remaining", "X-Rate-Limit-Window"),))
+
+
 API = Api(
     name="ringcentral",
     title="RingCentral",
@@ -56,27 +64,30 @@ API = Api(
     credentials=(("RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT"), ("RINGCENTRAL_ACCESS_TOKEN",)),
     auth=_auth,
     paginator={"type": "json_link", "next_url_path": "navigation.nextPage.uri"},
-    page_size=PAGE_SIZE,
+    budget=BUDGET,
     endpoints=(
         Endpoint("user_business_hours", "account/~/extension/~/business-hours",
                  "Weekly business hours of the authorised user (one row).",
-                 primary_key=("uri",), paginator=SINGLE),
+                 primary_key=("uri",), paginator=SINGLE, rate_group="light"),
         Endpoint("company_business_hours", "account/~/business-hours", "Weekly business hours of the company (one row).",
-                 primary_key=("uri",), paginator=SINGLE),
+                 primary_key=("uri",), paginator=SINGLE, rate_group="light"),
         Endpoint("forwarding_numbers", "account/~/extension/~/forwarding-number",
-                 "Numbers the user's calls forward or flip to.", primary_key=("id",), selector="records", params=LIST),
+                 "Numbers the user's calls forward or flip to.", primary_key=("id",), selector="records", params=LIST,
+                 rate_group="light"),
         Endpoint("blocked_allowed_phonenumbers", "account/~/extension/~/caller-blocking/phone-numbers",
-                 "Numbers the user blocks or explicitly allows.", primary_key=("id",), selector="records", params=LIST),
+                 "Numbers the user blocks or explicitly allows.", primary_key=("id",), selector="records", params=LIST,
+                 rate_group="light"),
         Endpoint("user_call_records", "account/~/extension/~/call-log", "The user's call log: one row per call.",
                  primary_key=("id",), selector="records", params={**LIST, "view": "Simple"},
-                 window=Window(_iso, cursor="startTime")),
+                 window=Window(_iso, cursor="startTime"), rate_group="heavy"),
         Endpoint("user_active_calls", "account/~/extension/~/active-calls",
-                 "Calls in progress or ended in the last minutes.", primary_key=("id",), selector="records", params=LIST),
+                 "Calls in progress or ended in the last minutes.", primary_key=("id",), selector="records", params=LIST,
+                 rate_group="heavy"),
         Endpoint("call_monitoring_groups", "account/~/call-monitoring-groups", "Call monitoring groups.",
-                 primary_key=("id",), selector="records", params=LIST),
+                 primary_key=("id",), selector="records", params=LIST, rate_group="medium"),  # unconfirmed
         Endpoint("call_queues", "account/~/call-queues", "Call queues.", primary_key=("id",), selector="records",
-                 params=LIST),
+                 params=LIST, rate_group="medium"),
         Endpoint("ivr_prompts", "account/~/ivr-prompts", "Recorded IVR prompts.", primary_key=("id",),
-                 selector="records", params=LIST),
+                 selector="records", params=LIST, rate_group="medium"),
     ),
 )

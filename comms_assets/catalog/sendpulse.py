@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
-
-from comms_assets.catalog.model import Api, Endpoint
+from comms_assets.catalog.model import Api, Budget, Endpoint, Rate
+from comms_assets.catalog.oauth import RenewingClientCredentials
 
 PAGE_SIZE = 100  # maximum ``limit``
 SINGLE = {"type": "single_page"}
 
 
-def _auth(credentials: Mapping[str, str], base_url: str) -> OAuth2ClientCredentials:
-    """Client credentials for a 1-hour token, which dlt fetches again when it expires."""
-    return OAuth2ClientCredentials(
+def _auth(credentials: Mapping[str, str], base_url: str) -> RenewingClientCredentials:
+    """Client credentials for a 1-hour token, renewed ahead of expiry and on a 401."""
+    return RenewingClientCredentials(
         access_token_url=base_url.rstrip("/") + "/oauth/access_token",
         client_id=credentials["SENDPULSE_CLIENT_ID"],
         client_secret=credentials["SENDPULSE_CLIENT_SECRET"],
@@ -30,7 +29,8 @@ API = Api(
     # Bare arrays with no total: the end is an empty page (one extra request per endpoint).
     paginator={"type": "offset", "limit": PAGE_SIZE, "offset_param": "offset", "limit_param": "limit",
                "total_path": None},
-    page_size=PAGE_SIZE,
+    # "10 requests per second"; a 429 carries no hint of when to come back.
+    budget=Budget(plans={"published": {"default": (Rate(10, 1),)}}, plan="published"),
     endpoints=(
         Endpoint("mailing_lists", "addressbooks", "Mailing lists (address books) and their subscriber counts.",
                  primary_key=("id",)),

@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day + 1 (default: today)")
     parser.add_argument("--rate-limit-scale", type=float, default=1.0,
                         help="multiply the published rate limits (0 switches them off)")
+    parser.add_argument("--rate-time-scale", type=float, default=1.0,
+                        help="make every rate-limit window this many times shorter (100: an hour in 36 s)")
     parser.add_argument("--token-ttl", type=int, default=3600, help="lifetime of OAuth access tokens, seconds")
     parser.add_argument("--fault", action="append", default=[], metavar="API:KIND[:COUNT[:ENDPOINT]]",
                         help=f"inject a fault at start; KIND is one of {', '.join(FAULT_KINDS)}")
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     end = datetime.combine(args.end, datetime.min.time(), UTC) if args.end else today()
     counts = {name: int(n) for name, _, n in (c.partition("=") for c in args.count)}
     world = World(seed=args.seed, scale=args.scale, start=end - timedelta(days=args.days), end=end, counts=counts)
-    sandbox = Sandbox(port=args.port, world=world, rate_limit_scale=args.rate_limit_scale, token_ttl=args.token_ttl)
+    sandbox = Sandbox(port=args.port, world=world, rate_limit_scale=args.rate_limit_scale,
+                      rate_time_scale=args.rate_time_scale, token_ttl=args.token_ttl)
     for spec in args.fault:
         api, kind, *rest = spec.split(":")
         sandbox.inject(api=api, kind=kind, count=int(rest[0]) if rest else 1, endpoint=rest[1] if len(rest) > 1 else "")

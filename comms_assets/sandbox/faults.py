@@ -95,22 +95,26 @@ class FaultBoard:
 class RateLimiter:
     """Fixed-window counters per (API, group, credential); ``scale`` multiplies every limit.
 
-    ``scale=0`` switches limits off. Windows are aligned to the epoch like the vendors' own.
+    ``scale=0`` switches limits off; ``time_scale`` makes every window that many times shorter
+    (an hour of a vendor's quota in 36 s at 100). Windows are aligned to the epoch like the
+    vendors' own.
     """
 
     scale: float = 1.0
+    time_scale: float = 1.0
     clock: Callable[[], float] = time.time  # a test may hold time still
     _windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hit(self, api: str, group: str, calls: int, seconds: int) -> tuple[bool, int, int]:
+    def hit(self, api: str, group: str, calls: int, seconds: int) -> tuple[bool, int, float]:
         """Count one call; returns ``(allowed, remaining, seconds_until_reset)``."""
         if self.scale <= 0:
             return True, calls, seconds
         limit = max(1, int(calls * self.scale))
         now = self.clock()
-        window = int(now // seconds)
-        reset = max(1, int((window + 1) * seconds - now + 0.999))
+        length = seconds / self.time_scale
+        window = int(now // length)
+        reset = (window + 1) * length - now
         with self._lock:
             used = self._windows.get((api, group, window), 0)
             if used >= limit:

@@ -148,6 +148,8 @@ class Api:
             raise ApiError(405, f"Method {method} not allowed on {path or '/'}")
         raise ApiError(404, f"No route for {path or '/'}")
 
+    retry_after = True  # whether a 429 says when to come back (JustCall, SendPulse and LACRM do not)
+
     def limits_for(self, request: Request) -> tuple[Limit, ...]:
         """The rate limits a request counts against."""
         return self.limits
@@ -163,7 +165,7 @@ class Api:
         """Render an error the way this API does."""
         raise NotImplementedError
 
-    def rate_limit_headers(self, limit: Limit, remaining: int, reset: int) -> dict[str, str]:
+    def rate_limit_headers(self, limit: Limit, remaining: int, reset: float) -> dict[str, str]:
         return {}
 
     def record_count(self) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import threading
 import time
 import traceback
@@ -58,6 +59,7 @@ class Sandbox:
         port: int = 0,
         world: World | None = None,
         rate_limit_scale: float = 1.0,
+        rate_time_scale: float = 1.0,
         credentials: dict[str, str] | None = None,
         token_ttl: int = 3600,
         log_size: int = 200_000,
@@ -65,7 +67,7 @@ class Sandbox:
         self.world = world or World()
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
         self.faults = FaultBoard()
-        self.limiter = RateLimiter(rate_limit_scale)
+        self.limiter = RateLimiter(rate_limit_scale, rate_time_scale)
         self.apis: dict[str, Api] = {
             cls.name: cls(self.world, self.credentials, token_ttl=token_ttl) for cls in API_CLASSES
         }
@@ -83,9 +85,14 @@ class Sandbox:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """Every variable the project reads, pointing it at this sandbox."""
-        urls = {f"SOURCES__{api.upper()}__BASE_URL": self.url + path for api, path in BASE_PATHS.items()}
-        return {**urls, **self.credentials}
+        """Every variable the project reads, pointing it at this sandbox and pacing it to the
+        sandbox's limits (scaled as they are here; a scale of 0 switches pacing off)."""
+        out = {}
+        for api, path in BASE_PATHS.items():
+            out[f"SOURCES__{api.upper()}__BASE_URL"] = self.url + path
+            out[f"SOURCES__{api.upper()}__RATE_SCALE"] = f"{self.limiter.scale:g}"
+            out[f"SOURCES__{api.upper()}__RATE_TIME_SCALE"] = f"{self.limiter.time_scale:g}"
+        return {**out, **self.credentials}
 
     def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
@@ -151,7 +158,8 @@ class Sandbox:
                 if not allowed:
                     reply = api.error(ApiError(429, "Rate limit exceeded"))
                     reply.headers.update(headers)
-                    reply.headers["Retry-After"] = str(reset)
+                    if api.retry_after:
+                        reply.headers["Retry-After"] = str(max(1, math.ceil(reset)))
                     return reply
             reply = api.handle(request)
             reply.headers.update(headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,6 +22,7 @@ from comms_assets.sandbox.protocol import (
 )
 
 MAX_PER_PAGE = 100
+MAX_CONTACTS_PER_PAGE = 500  # v2.1 contacts take more (JustCall's own schema for the endpoint)
 ACCOUNT_FMT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -27,6 +30,7 @@ class JustCall(Api):
     name = "justcall"
     # Team plan: 30 calls per minute (burst) and 1800 per hour.
     limits = (Limit("burst", 30, 60), Limit("hourly", 1800, 3600))
+    retry_after = False  # a 429 carries only the windows' reset epochs
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -37,7 +41,8 @@ class JustCall(Api):
         self.route("GET", "/v2.1/users", self._list("justcall/users", self.user, 50))
         self.route("GET", "/v2.1/calls", self._list("justcall/calls", self.call, 20, dated=True))
         self.route("GET", "/v2.1/texts", self._list("justcall/texts", self.text, 20, dated=True))
-        self.route("GET", "/v2.1/contacts", self._list("justcall/contacts", self.contact, 20))
+        self.route("GET", "/v2.1/contacts", self._list("justcall/contacts", self.contact, 20,
+                                                       max_size=MAX_CONTACTS_PER_PAGE))
         self.route("GET", "/v2.1/phone-numbers", self._list("justcall/phone_numbers", self.number, 20))
         self.route("GET", "/v2.1/sales_dialer/analytics", self.analytics)
 
@@ -51,10 +56,10 @@ class JustCall(Api):
     def error(self, error: ApiError) -> Reply:
         return Reply(error.status, {"status": "failure", "message": error.message})
 
-    def rate_limit_headers(self, limit: Limit, remaining: int, reset: int) -> dict[str, str]:
+    def rate_limit_headers(self, limit: Limit, remaining: int, reset: float) -> dict[str, str]:
         prefix = "X-Rate-Limit-Burst" if limit.group == "burst" else "X-Rate-Limit"
         return {f"{prefix}-Limit": str(limit.calls), f"{prefix}-Remaining": str(remaining),
-                f"{prefix}-Reset": str(int(datetime.now().timestamp()) + reset)}
+                f"{prefix}-Reset": str(math.ceil(time.time() + reset))}
 
     def record_count(self) -> dict[str, int]:
         w = self.world
@@ -70,10 +75,11 @@ class JustCall(Api):
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    def _list(self, collection: str, build: Callable[[int], dict], default_size: int, dated: bool = False):
+    def _list(self, collection: str, build: Callable[[int], dict], default_size: int, dated: bool = False,
+              max_size: int = MAX_PER_PAGE):
         def handler(request: Request) -> Reply:
             page = request.int_param("page", 0)
-            size = min(request.int_param("per_page", default_size), MAX_PER_PAGE)
+            size = min(request.int_param("per_page", default_size), max_size)
             if page < 0 or size < 1:
                 raise ApiError(400, "page must be >= 0 and per_page >= 1")
             ids = self.world.between(collection, *self._window(request)) if dated else range(

@@ -20,6 +20,7 @@ PIPELINES = (("Sales", (("Lead", True), ("Qualified", True), ("Proposal", True),
 class Lacrm(Api):
     name = "lacrm"
     limits = (Limit("minute", 120, 60),)  # not published; a community client self-limits to this
+    retry_after = False  # a 429 says nothing of when to come back
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

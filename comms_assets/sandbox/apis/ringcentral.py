@@ -23,12 +23,13 @@ V1 = "/restapi/v1.0"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PER_PAGE = 1000
 HEAVY = ("/call-log", "/active-calls")
+MEDIUM = ("/call-queues", "/ivr-prompts", "/call-monitoring-groups")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class RingCentral(Api):
     name = "ringcentral"
-    limits = (Limit("Light", 50, 60), Limit("Heavy", 10, 60), Limit("Auth", 5, 60))
+    limits = (Limit("Light", 50, 60), Limit("Medium", 40, 60), Limit("Heavy", 10, 60), Limit("Auth", 5, 60))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -56,7 +57,7 @@ class RingCentral(Api):
         if request.path.endswith("/oauth/token"):
             group = "Auth"
         else:
-            group = "Heavy" if request.path.endswith(HEAVY) else "Light"
+            group = "Heavy" if request.path.endswith(HEAVY) else "Medium" if request.path.endswith(MEDIUM) else "Light"
         return tuple(limit for limit in self.limits if limit.group == group)
 
     def authenticate(self, request: Request) -> None:
@@ -74,7 +75,7 @@ class RingCentral(Api):
         return Reply(error.status, {"errorCode": code, "message": error.message,
                                     "errors": [{"errorCode": code, "message": error.message}]})
 
-    def rate_limit_headers(self, limit: Limit, remaining: int, reset: int) -> dict[str, str]:
+    def rate_limit_headers(self, limit: Limit, remaining: int, reset: float) -> dict[str, str]:
         return {"X-Rate-Limit-Group": limit.group, "X-Rate-Limit-Limit": str(limit.calls),
                 "X-Rate-Limit-Remaining": str(remaining), "X-Rate-Limit-Window": str(limit.seconds)}
 

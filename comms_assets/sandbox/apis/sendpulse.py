@@ -16,6 +16,7 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 class SendPulse(Api):
     name = "sendpulse"
     limits = (Limit("second", 10, 1),)
+    retry_after = False  # a 429 says nothing of when to come back
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,0 +1,183 @@
+"""Requests paced to each API's published limits, and quotas waited out, in the HTTP transport.
+
+Every request of an API, token requests and dlt's own retries included, goes through one
+``requests`` transport adapter mounted on dlt's session (dlt's ``RESTClient`` sends prepared
+requests with ``session.send``, which a wrapper around ``Session.request`` would never see).
+
+Pacing is pyrate-limiter's: a sliding-window log per group of the API's budget, kept in SQLite
+(``COMMS_RATE_LIMIT_DB``, by default one file per machine in the temporary directory) so that
+every process loading the same account shares one budget. Each window is paced at 95% of its
+published length, so requests that reach the vendor a little unevenly still fit its windows.
+
+What no library knows is each vendor's way of saying "slow down": budget headers that announce a
+spent window (waited out before the next request), and 429s with ``Retry-After``, with only a
+reset time, or with nothing at all. dlt's session caps every wait at ``request_max_retry_delay``
+and gives up after a few attempts; a quota is waited out here instead, up to
+``SOURCES__<API>__MAX_QUOTA_WAIT`` seconds (an hour by default). A quota that resets later than
+that (Gong's daily cap) raises ``QuotaExhausted``: the load stops, keeping every day committed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dlt
+from pyrate_limiter import Limiter, SQLiteBucket
+from pyrate_limiter import Rate as PyrateRate
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+
+from comms_assets.catalog import Api
+
+PACE = 0.95  # of each published window's rate
+MAX_QUOTA_WAIT = 3600.0
+QUOTA_WAITS = 24  # 429s one request may wait out before it counts as a failure
+Log = Callable[[str], None]
+
+
+class QuotaExhausted(RuntimeError):
+    """The API's quota resets later than this load may wait."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The budget in force for one API: its plan's limits scaled as configured."""
+
+    limits: dict[str, tuple[tuple[int, int], ...]]  # group -> (calls, milliseconds); none: no pacing
+    hintless_wait: float
+    max_wait: float
+
+    @classmethod
+    def of(cls, api: Api) -> Settings:
+        """``SOURCES__<API>__PLAN``, ``__RATE_SCALE`` (calls per window; 0 switches pacing off),
+        ``__RATE_TIME_SCALE`` (windows this many times shorter: a sandbox hour in seconds) and
+        ``__MAX_QUOTA_WAIT`` (seconds)."""
+        section = f"sources.{api.name}"
+        budget = api.budget
+        plan = dlt.config.get(f"{section}.plan", str) or budget.plan
+        if plan not in budget.plans:
+            raise ValueError(f"{api.name}: unknown plan {plan!r}; one of {', '.join(budget.plans)}")
+        scale = _number(f"{section}.rate_scale", 1.0)
+        faster = _number(f"{section}.rate_time_scale", 1.0)
+        limits = {group: tuple((max(1, int(rate.calls * scale)), int(rate.seconds * 1000 / faster / PACE))
+                               for rate in rates) if scale > 0 else ()
+                  for group, rates in budget.plans[plan].items()}
+        return cls(limits, budget.hintless_wait / faster, _number(f"{section}.max_quota_wait", MAX_QUOTA_WAIT))
+
+
+def _number(key: str, default: float) -> float:
+    value = dlt.config.get(key, float)
+    return default if value is None else float(value)
+
+
+class PacedAdapter(HTTPAdapter):
+    """Sends each request when the API's budget allows, and waits out the quotas it answers."""
+
+    def __init__(self, api: Api, base_url: str, log: Log, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api = api
+        self.account = base_url
+        self.settings = Settings.of(api)
+        self.log = log
+        self.groups = sorted(((e.path.strip("/"), e.rate_group) for e in api.endpoints), key=lambda p: -len(p[0]))
+        self._spent_until: dict[str, float] = {}  # group -> when a window announced as spent resets
+        self._lock = threading.Lock()
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        group = self.group(request.url or "")
+        for _ in range(QUOTA_WAITS):
+            self._pace(group)
+            response = super().send(request, *args, **kwargs)
+            self._note_spent(group, response)
+            if response.status_code != 429:
+                return response
+            wait, hint = self._quota_wait(response)
+            reset = datetime.fromtimestamp(time.time() + wait, UTC)
+            if wait > self.settings.max_wait:
+                raise QuotaExhausted(f"{self.api.name}: the quota ({hint}) resets at {reset:%Y-%m-%d %H:%M:%S} UTC, "
+                                     f"later than the {self.settings.max_wait:.0f} s this load may wait "
+                                     f"(SOURCES__{self.api.name.upper()}__MAX_QUOTA_WAIT)")
+            self.log(f"{self.api.name}: rate limit reached ({hint}); waiting {wait:.0f} s, "
+                     f"until {reset:%H:%M:%S} UTC")
+            response.close()
+            time.sleep(wait)
+        return response
+
+    def group(self, url: str) -> str:
+        """The budget group of a request: its endpoint's, or the token group for a token request."""
+        path = urlsplit(url).path.rstrip("/")
+        if "/oauth/" in path:
+            return self.api.budget.token_group
+        return next((group for suffix, group in self.groups if path.endswith(suffix)), "default")
+
+    def _pace(self, group: str) -> None:
+        with self._lock:
+            until = self._spent_until.pop(group, 0.0)
+        if (wait := until - time.time()) > 0:
+            time.sleep(wait)
+        if rates := self.settings.limits.get(group):
+            limiter(self.account, group, rates).try_acquire(group)
+
+    def _note_spent(self, group: str, response: Response) -> None:
+        """A budget header saying a window is spent: the next request waits for its reset."""
+        for remaining, reset in self.api.budget.headers:
+            if response.headers.get(remaining) == "0" and (at := _instant(response.headers.get(reset))):
+                with self._lock:
+                    self._spent_until[group] = max(self._spent_until.get(group, 0.0), at)
+
+    def _quota_wait(self, response: Response) -> tuple[float, str]:
+        """Seconds until the API takes requests again, and what said so."""
+        if (after := response.headers.get("Retry-After")) and (at := _retry_after(after)):
+            return max(0.0, at - time.time()), f"Retry-After: {after}"
+        resets = [(at, reset) for remaining, reset in self.api.budget.headers
+                  if response.headers.get(remaining) == "0" and (at := _instant(response.headers.get(reset)))]
+        if resets:
+            at, header = max(resets)
+            return max(0.0, at - time.time()) + 1.0, f"{header}: {response.headers[header]}"
+        return self.settings.hintless_wait, "no hint in the response"
+
+
+def _instant(value: str | None) -> float | None:
+    """A reset header as an epoch: epoch seconds, or seconds from now."""
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    if number is None:
+        return None
+    return number if number > 1e9 else time.time() + number
+
+
+def _retry_after(value: str) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date) as an epoch."""
+    try:
+        return time.time() + float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return parsed.timestamp() if parsed else None
+
+
+@cache
+def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...]) -> Limiter:
+    """One limiter per account (base URL), group and rates in a process; its bucket is shared by
+    every process on the machine through one SQLite file."""
+    digest = hashlib.sha1(f"{account}|{group}|{rates}".encode()).hexdigest()[:16]
+    bucket = SQLiteBucket.init_from_file([PyrateRate(calls, ms) for calls, ms in rates], table=f"rates_{digest}",
+                                         db_path=str(_database()), use_file_lock=True)
+    return Limiter(bucket)
+
+
+def _database() -> Path:
+    return Path(os.environ.get("COMMS_RATE_LIMIT_DB") or Path(tempfile.gettempdir()) / "comms_assets-rates.sqlite")
