@@ -191,7 +191,7 @@ def _split(rows: list[Row], key: list[str], types: ColumnTypes) -> Iterator[Batc
         if not rows:
             return
     try:
-        yield _table(columns, key, types.types)
+        yield _table(columns, key, types.types, rows)
     except _DltDecides:
         types.dicts_only = True
         yield rows
@@ -253,9 +253,12 @@ def _rows_with_list_items(lists: list[pa.ChunkedArray], count: int) -> pa.Chunke
     return mask if mask is not None and pc.any(mask).as_py() else None
 
 
-def _table(columns: dict[str, tuple[Path, pa.ChunkedArray]], key: list[str], types: dict[str, str]) -> pa.Table:
+def _table(columns: dict[str, tuple[Path, pa.ChunkedArray]], key: list[str], types: dict[str, str],
+           rows: list[Row]) -> pa.Table:
     arrays, fields = [], []
-    for name, (_, values) in columns.items():
+    for name, (path, values) in columns.items():
+        if pa.types.is_floating(values.type) and any(type(_dig(row, path)) is bool for row in rows):
+            raise _DltDecides  # Arrow reads True as 1.0 after a float; dlt keeps it apart, as a bool
         typed = _as_dlt_type(values, types[name])
         arrays.append(typed)
         nullable = not (name in key and typed.null_count == 0)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from comms_assets.sandbox import Sandbox, World
@@ -109,3 +110,16 @@ def cli_env(**extra: str) -> dict[str, str]:
 def clean_env() -> dict[str, str]:
     """``cli_env()`` without any API credential or base URL."""
     return {k: v for k, v in cli_env().items() if not k.startswith(CREDENTIAL_VARIABLES)}
+
+
+def failed_run(defs: dg.Definitions, instance: dg.DagsterInstance,
+               selection: str = "justcall/users") -> tuple[dg.ExecuteInProcessResult, dg.RunFailureSensorContext]:
+    """A real run of ``selection`` that fails, and the run-failure sensor's context for it."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey.from_user_string(selection)],
+                                    raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(sensor_name="comms_run_failure_alert", dagster_event=failure,
+                                                 dagster_instance=instance,
+                                                 dagster_run=result.dagster_run).for_run_failure()
+    return result, context

@@ -14,6 +14,7 @@ from comms_assets.assets import partitions_def
 from comms_assets.automation import AlertNotDelivered, missing_days
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
+from comms_assets_tests.conftest import failed_run
 
 DAILY_APIS = ["justcall", "ringcentral", "gong", "lacrm"]
 
@@ -95,14 +96,8 @@ def test_run_failure_alert_logs_and_posts_to_the_webhook(sandbox_env: dict[str, 
     monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
     defs = build_definitions()
     with dg.DagsterInstance.ephemeral() as instance:
-        job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])],
-                                        raise_on_error=False)
+        result, context = failed_run(defs, instance)
         assert not result.success
-        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="comms_run_failure_alert", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run).for_run_failure()
         sensor = defs.get_repository_def().get_sensor_def("comms_run_failure_alert")
         with responses.RequestsMock() as hooks:
             hooks.post("https://hooks.test/comms")
@@ -121,12 +116,7 @@ def test_an_alert_the_webhook_refuses_fails_the_tick_without_showing_its_address
     monkeypatch.setenv("COMMS_ALERT_WEBHOOK", hook)
     defs = build_definitions()
     with dg.DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])], raise_on_error=False)
-        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="comms_run_failure_alert", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run).for_run_failure()
+        result, context = failed_run(defs, instance)
         with responses.RequestsMock() as hooks:
             hooks.post(hook, **answer)
             with pytest.raises(AlertNotDelivered) as refused:

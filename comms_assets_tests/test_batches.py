@@ -117,10 +117,11 @@ def test_batches_are_bounded() -> None:
     [{"id": 1, "at": "2026-10-22T01:00:00Z"}, {"id": 2, "at": ""}],  # a value dlt cannot coerce
     [{"id": 1, "day": "2026-10-22", "n": 1}, {"id": 2, "day": "", "n": 2.5}],  # dates stay text
     [{"id": 1, "v": 1}, {"id": 2, "v": "one"}],  # mixed types: dlt's variant columns
+    [{"id": 1, "v": 1.5}, {"id": 2, "v": True}],  # Arrow would read True as 1.0
     [{"ContactId": 1, "metaData": {"isPrivate": True}}],  # dlt's naming
     [{"id": 1, "n": {"x": 1, "m": {"q": 1}, "y": 2}, "b": 2, "o": {"z": 1}}, {"id": 2, "n": None, "b": 3}],
     [{"id": 1, "tags": [], "p": {"l": []}}, {"id": 2, "tags": [{"k": 1}]}, {"id": 3, "p": {"l": ["a"]}}],
-], ids=["timestamps", "uncoercible", "dates", "variant", "naming", "nesting", "lists"])
+], ids=["timestamps", "uncoercible", "dates", "variant", "bool-after-float", "naming", "nesting", "lists"])
 def test_awkward_rows_land_as_dlt_lands_them(rows: list[dict], tmp_path: Path) -> None:
     key = (next(iter(rows[0])),)
     assert load(batches([rows], key), tmp_path, "arrow", key) == load(as_dicts([rows]), tmp_path, "dicts", key)

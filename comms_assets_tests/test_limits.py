@@ -56,7 +56,7 @@ def test_justcalls_429_without_retry_after_waits_for_the_reset_header(monkeypatc
                                                                       tmp_path: Path) -> None:
     """JustCall's burst window (30 a minute; 3 here, in a minute lasting 6 s) answers 429 with
     only ``X-Rate-Limit-Burst-Reset``. Another client has just spent the window."""
-    world = World(start=MONTH, end=END, counts={"justcall/contacts": 500})
+    world = World(start=MONTH, end=END, counts={"justcall/contacts": 2_500})  # five pages of 500
     with Sandbox(world=world, rate_limit_scale=0.1, rate_time_scale=10) as sandbox:
         warehouse = point_at(sandbox, monkeypatch, tmp_path)
         auth = {"Authorization": f"{sandbox.credentials['JUSTCALL_API_KEY']}:{sandbox.credentials['JUSTCALL_API_SECRET']}"}
@@ -67,7 +67,7 @@ def test_justcalls_429_without_retry_after_waits_for_the_reset_header(monkeypatc
         log = [r for r in sandbox.requests("justcall") if r["path"] == "/v2.1/contacts"]
     assert log[0]["status"] == 429
     assert [r["status"] for r in log[1:]] == [200] * 5 and log[1]["time"] - log[0]["time"] > 0.5
-    assert count(warehouse, "select count(*) from justcall.contacts") == 500
+    assert count(warehouse, "select count(*) from justcall.contacts") == 2_500
 
 
 def test_paced_to_the_published_limits_no_request_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import responses
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import calls_on, cli_env
+from comms_assets_tests.conftest import calls_on, cli_env, failed_run
 
 
 def run(selection: str, partition_key: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
@@ -99,14 +99,8 @@ def test_a_secret_the_vendor_echoes_is_blanked_in_the_cli_the_run_events_and_the
     monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
     defs = build_definitions()
     with dg.DagsterInstance.ephemeral() as instance:
-        job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["justcall", "users"])],
-                                        raise_on_error=False)
+        result, context = failed_run(defs, instance)
         events = "\n".join(repr(record) for record in instance.all_logs(result.run_id))
-        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="comms_run_failure_alert", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run).for_run_failure()
         with responses.RequestsMock() as hooks:
             hooks.post("https://hooks.test/comms")
             defs.get_repository_def().get_sensor_def("comms_run_failure_alert")(context)
