@@ -197,7 +197,7 @@ RECORDS = st.lists(st.fixed_dictionaries({}, optional={"a": VALUES, "b": SCALARS
                    max_size=12)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(RECORDS, min_size=1, max_size=2))
 def test_shifting_value_types_land_as_plain_dlt_lands_them(tmp_path_factory: pytest.TempPathFactory,
                                                            records: list[list[dict]]) -> None:
