@@ -19,6 +19,7 @@ that (Gong's daily cap) raises ``QuotaExhausted``: the load stops, keeping every
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import hashlib
 import os
@@ -93,12 +94,14 @@ class PacedAdapter(HTTPAdapter):
         self.log = log
         self.groups = sorted(((e.path.strip("/"), e.rate_group) for e in api.endpoints), key=lambda p: -len(p[0]))
         self._spent_until: dict[str, float] = {}  # group -> when a window announced as spent resets
+        self._sent: dict[str, collections.deque[float]] = collections.defaultdict(lambda: collections.deque(maxlen=1000))
         self._lock = threading.Lock()
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         group = self.group(request.url or "")
         for _ in range(QUOTA_WAITS):
             self._pace(group)
+            self._sent[group].append(time.time())
             response = super().send(request, *args, **kwargs)
             self._note_spent(group, response)
             if response.status_code != 429:
@@ -131,11 +134,29 @@ class PacedAdapter(HTTPAdapter):
             limiter(self.account, group, rates).try_acquire(group)
 
     def _note_spent(self, group: str, response: Response) -> None:
-        """A budget header saying a window is spent: the next request waits for its reset."""
+        """A budget header saying a window is spent: the next request waits for its reset.
+
+        A header that gives only the window's length (RingCentral) says nothing of when it ends:
+        if the pace alone spent it, the pace already waits long enough; if fewer of our own
+        requests fall in that length, other clients share the budget and a whole window is waited.
+        """
         for remaining, reset in self.api.budget.headers:
-            if response.headers.get(remaining) == "0" and (at := _instant(response.headers.get(reset))):
-                with self._lock:
-                    self._spent_until[group] = max(self._spent_until.get(group, 0.0), at)
+            value = response.headers.get(reset)
+            if response.headers.get(remaining) != "0" or not (at := _instant(value)):
+                continue
+            if float(value or 0) <= 1e9 and self._paced_spent(group, at - time.time()):
+                continue
+            with self._lock:
+                self._spent_until[group] = max(self._spent_until.get(group, 0.0), at)
+
+    def _paced_spent(self, group: str, window: float) -> bool:
+        """Whether our own paced requests alone fill a window of this length."""
+        rates = self.settings.limits.get(group)
+        if not rates:
+            return False
+        since = time.time() - window
+        ours = sum(1 for at in self._sent[group] if at >= since)
+        return ours >= min(calls for calls, _ in rates)
 
     def _quota_wait(self, response: Response) -> tuple[float, str]:
         """Seconds until the API takes requests again, and what said so."""

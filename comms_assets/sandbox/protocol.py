@@ -149,6 +149,7 @@ class Api:
         raise ApiError(404, f"No route for {path or '/'}")
 
     retry_after = True  # whether a 429 says when to come back (JustCall, SendPulse and LACRM do not)
+    time_scale = 1.0  # how many times shorter the rate windows are (set by the server)
 
     def limits_for(self, request: Request) -> tuple[Limit, ...]:
         """The rate limits a request counts against."""

@@ -71,6 +71,8 @@ class Sandbox:
         self.apis: dict[str, Api] = {
             cls.name: cls(self.world, self.credentials, token_ttl=token_ttl) for cls in API_CLASSES
         }
+        for api in self.apis.values():
+            api.time_scale = rate_time_scale
         self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=log_size)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True

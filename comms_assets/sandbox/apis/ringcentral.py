@@ -77,7 +77,8 @@ class RingCentral(Api):
 
     def rate_limit_headers(self, limit: Limit, remaining: int, reset: float) -> dict[str, str]:
         return {"X-Rate-Limit-Group": limit.group, "X-Rate-Limit-Limit": str(limit.calls),
-                "X-Rate-Limit-Remaining": str(remaining), "X-Rate-Limit-Window": str(limit.seconds)}
+                "X-Rate-Limit-Remaining": str(remaining),
+                "X-Rate-Limit-Window": f"{limit.seconds / self.time_scale:g}"}
 
     def record_count(self) -> dict[str, int]:
         w = self.world
