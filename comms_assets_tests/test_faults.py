@@ -121,7 +121,7 @@ def test_retry_after_is_waited_out_even_when_backoff_is_shorter(sandbox: Sandbox
     sandbox.inject(api="justcall", endpoint="/v2.1/users", kind="status", status=429, retry_after=2, count=1)
     assert run("justcall/users").success
     times = [r["time"] for r in sandbox.requests() if r["path"] == "/v2.1/users"]
-    assert len(times) == 2 and times[1] - times[0] >= 2
+    assert len(times) == 2 and 2 <= times[1] - times[0] < 5  # the vendor's wait, neither less nor a guess
 
 
 @pytest.mark.parametrize("failures, succeeds", [(3, True), (4, False)])

@@ -1,15 +1,17 @@
 """Does the test suite catch the bugs it exists to catch? One-line bugs, applied one at a time.
 
-``python scripts/mutations.py [--only NAME ...] [--root DIR]`` copies the project (without its
-virtualenv, warehouse and git data) once per mutation, applies that one edit to the connector
-code, runs the whole suite with ``-x`` (fast test files first) and reports whether some test
-failed ("killed") or the suite stayed green ("SURVIVED"). A mutation whose line is not in the code
-is reported as "n/a". It takes a few minutes per mutation and is not part of CI.
+``python scripts/mutations.py [--only NAME ...] [--root DIR] [--jobs N]`` copies the project
+(without its virtualenv, warehouse and git data) once per mutation, applies that one edit to the
+connector code, runs the whole suite in one process with ``-x`` (fast test files first, so a killed
+mutation stops early) and reports whether some test failed ("killed") or the suite stayed green
+("SURVIVED"); ``--jobs`` mutations at a time (default: one per core). A mutation whose line is not
+in the code is reported as "n/a". It takes a few minutes per mutation and is not part of CI.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -22,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Cheap files first, so that a killed mutation stops early.
 ORDER = ("test_sources", "test_definitions", "test_docs", "test_sandbox", "test_load", "test_faults", "test_runs",
-         "test_partitions", "test_automation", "test_batches", "test_real_sizes", "test_cli_and_ui")
+         "test_partitions", "test_automation", "test_limits", "test_batches", "test_real_sizes", "test_cli_and_ui")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,9 @@ class Mutation:
 
 
 MUTATIONS = (
-    Mutation("Retry-After ignored", "comms_assets/sources.py",
+    Mutation("Retry-After ignored", "comms_assets/limits.py",
+             (('response.headers.get("Retry-After")', 'response.headers.get("Retry-After-Ignored")'),)),
+    Mutation("Retry-After ignored by dlt's session", "comms_assets/sources.py",
              (("respect_retry_after_header=True", "respect_retry_after_header=False"),)),
     Mutation("one attempt fewer", "comms_assets/sources.py", (("or retry.attempts,", "or retry.attempts - 1,"),)),
     Mutation("secrets not blanked", "comms_assets/errors.py",
@@ -88,7 +92,7 @@ def run_suite(project: Path) -> tuple[bool, str, float]:
     files = [str(tests / f"{name}.py") for name in ORDER if (tests / f"{name}.py").exists()]
     files += [str(p) for p in sorted(tests.glob("test_*.py")) if p.stem not in ORDER]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files], cwd=project, env={**_env(), "PYTHONPATH": str(project)}, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0", *files], cwd=project, env={**_env(), "PYTHONPATH": str(project)}, capture_output=True,
                           text=True, timeout=3600, check=False)
     failed = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
     return done.returncode == 0, failed, time.monotonic() - started
@@ -98,26 +102,30 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "COMMS_"))}
 
 
+def check(root: Path, mutation: Mutation) -> str:
+    """One mutation's line of the report."""
+    project = copy_project(root)
+    try:
+        if not apply(project, mutation):
+            return f"n/a       {mutation.name}"
+        passed, failed, seconds = run_suite(project)
+    finally:
+        shutil.rmtree(project.parent, ignore_errors=True)
+    return f"{'SURVIVED' if passed else 'killed  '}  {mutation.name:<42} {seconds:5.0f}s  {failed}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=None, help="run only the mutations with these names")
     parser.add_argument("--root", type=Path, default=ROOT, help="the project to mutate (default: this one)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutations checked at a time")
     args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
     survived = 0
-    for mutation in MUTATIONS:
-        if args.only and mutation.name not in args.only:
-            continue
-        project = copy_project(args.root)
-        try:
-            if not apply(project, mutation):
-                print(f"n/a       {mutation.name}", flush=True)
-                continue
-            passed, failed, seconds = run_suite(project)
-        finally:
-            shutil.rmtree(project.parent, ignore_errors=True)
-        survived += passed
-        verdict = "SURVIVED" if passed else "killed  "
-        print(f"{verdict}  {mutation.name:<42} {seconds:5.0f}s  {failed}", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        for line in pool.map(lambda mutation: check(args.root, mutation), chosen):
+            survived += line.startswith("SURVIVED")
+            print(line, flush=True)
     return 1 if survived else 0
 
 
