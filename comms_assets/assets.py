@@ -22,6 +22,7 @@ from comms_assets.sources import LoadStats, Window, build_source
 from comms_assets.warehouse import LOADER_FILE_FORMAT, exclusive, pipeline
 
 POOL = "comms_warehouse"
+API_TAG = "comms/api"  # on each asset, and on every run the automation starts
 # Steps that write to or read the warehouse run one at a time inside a run (DuckDB has one writer).
 WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
 # Unpartitioned snapshots refresh once a day, evaluated by each API's automation sensor.
@@ -48,7 +49,7 @@ class CommsTranslator(DagsterDltTranslator):
                 "comms/write_disposition": endpoint.write_disposition,
                 "dagster/table_name": f"{api.name}.{endpoint.name}",
             },
-            tags={"comms/api": api.name},
+            tags={API_TAG: api.name},
         )
 
 
@@ -91,7 +92,7 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
                                                              dg.AssetCheckResult]:
-        with exclusive(lambda: context.log.info("waiting for another run to release the warehouse")):
+        with exclusive(dlt_pipeline, lambda: context.log.info("waiting for another run to release the warehouse")):
             if context.selected_asset_keys:
                 yield from _load(context, api, names, dlt_pipeline, partitioned)
             yield from evaluate(api, dlt_pipeline, set(context.selected_asset_check_keys))

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import requests
 
-from comms_assets.assets import partitions_def
+from comms_assets.assets import API_TAG, partitions_def
 from comms_assets.catalog import APIS, Api
 
 SCHEDULE_HOUR = 2  # UTC; the previous day is loaded two hours after it closes
@@ -41,7 +41,13 @@ def snapshot_keys(api: Api) -> list[dg.AssetKey]:
 
 def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
     return dg.define_asset_job(f"{api.name}_daily_job", selection=dg.AssetSelection.assets(*daily_keys(api)),
-                               tags={"comms/api": api.name})
+                               tags=api_tags(api))
+
+
+def api_tags(api: Api) -> dict[str, str]:
+    """The run tag by which a production instance queues one run per API at a time (the budget
+    is per account): ``deploy/dagster.yaml``."""
+    return {API_TAG: api.name}
 
 
 def missing_days(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey], days: dg.DailyPartitionsDefinition,
@@ -112,5 +118,5 @@ def automation() -> tuple[list, list, list]:
         if snapshot_keys(api):
             sensors.append(dg.AutomationConditionSensorDefinition(
                 f"{api.name}_automation", target=dg.AssetSelection.assets(*snapshot_keys(api)),
-                minimum_interval_seconds=300))
+                run_tags=api_tags(api), minimum_interval_seconds=300))
     return jobs, schedules, sensors

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
@@ -28,7 +30,13 @@ def build_definitions() -> dg.Definitions:
 def executor() -> dg.ExecutorDefinition:
     """DuckDB takes one writer per file, so its steps run one after another in the run's process
     (a process per step would only add start-up time); across runs the ``comms_warehouse`` pool
-    serialises them (dagster.yaml). Warehouses with concurrent writers get a process per step."""
+    serialises them (dagster.yaml). Warehouses with concurrent writers get a process per step,
+    or with ``COMMS_EXECUTOR=celery`` a step per Celery task on workers (``deploy/``)."""
+    if os.environ.get("COMMS_EXECUTOR") == "celery":
+        from dagster_celery import celery_executor  # the production extra
+
+        return celery_executor.configured({"broker": {"env": "COMMS_CELERY_BROKER"},
+                                           "backend": {"env": "COMMS_CELERY_BACKEND"}})
     if warehouse.is_duckdb():
         return dg.in_process_executor
     limits = [{"key": key, "value": value, "limit": 4} for key, value in WAREHOUSE_TAGS.items()]

@@ -12,6 +12,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -55,25 +56,41 @@ def duckdb_settings() -> dict[str, str | int]:
 
 
 @contextmanager
-def exclusive(waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
-    """Hold the DuckDB file's lock: one loading step at a time across every process and run.
+def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the warehouse's lock for one loading step: on DuckDB the file's (one writer per file,
+    across every process and run), on PostgreSQL the dataset's (one API's loads at a time).
 
-    DuckDB refuses a second writing process outright; waiting here turns that error into a queue,
-    whatever the Dagster instance's pool settings. Other warehouses need no lock.
+    Waiting here turns DuckDB's refusal of a second writer into a queue. On PostgreSQL, dlt's
+    first load of a dataset from two processes races on ``CREATE SCHEMA``/``CREATE TABLE``, and
+    concurrent merges into one dataset share its staging tables, which each load truncates first:
+    rows would be lost with no error. A session-level advisory lock, which PostgreSQL releases
+    when a process dies, serialises them; the API's rate budget is per account, so two loads of
+    one API at once would not be faster anyway. Other warehouses get no lock.
     """
-    if not is_duckdb():
+    if is_duckdb():
+        with open(duckdb_path().with_suffix(".lock"), "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waiting()
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if dlt_pipeline.destination.destination_name != "postgres":
         yield
         return
-    with open(duckdb_path().with_suffix(".lock"), "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    key = zlib.crc32(f"comms_assets:{dlt_pipeline.dataset_name}".encode()) - 2**31  # PostgreSQL's bigint
+    with dlt_pipeline.sql_client() as client:
+        if not client.execute_sql("select pg_try_advisory_lock(%s)", key)[0][0]:
             waiting()
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            client.execute_sql("select pg_advisory_lock(%s)", key)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            client.execute_sql("select pg_advisory_unlock(%s)", key)
 
 
 def pipeline(name: str, dataset: str) -> dlt.Pipeline:

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from comms_assets.sandbox import Sandbox, World
+from comms_assets_tests.servers import Servers
 
 # A fixed history, so tests do not depend on the day they run.
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -123,3 +124,24 @@ def failed_run(defs: dg.Definitions, instance: dg.DagsterInstance,
                                                  dagster_instance=instance,
                                                  dagster_run=result.dagster_run).for_run_failure()
     return result, context
+
+
+SERVERS = pytest.StashKey[Servers]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """PostgreSQL and Redis for the whole session, started once (not per xdist worker: the
+    workers inherit their URLs)."""
+    if hasattr(config, "workerinput"):
+        return
+    servers = Servers()
+    servers.start()
+    for variable, error in servers.errors.items():
+        os.environ[f"{variable}_ERROR"] = error
+    config.stash[SERVERS] = servers
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if servers := config.stash.get(SERVERS, None):
+        servers.stop()
+

@@ -1,0 +1,251 @@
+"""The production profile for real: PostgreSQL as warehouse and Dagster instance (``deploy/``),
+parallel runs, the daemon's queue ticking a sensor, and steps on two Celery workers over Redis.
+
+Every run goes through the Dagster CLI, the daemon or the webserver, in its own processes, against
+the servers of ``servers.py``; expectations come from the sandbox's world.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from comms_assets.catalog import APIS
+from comms_assets.sandbox import Sandbox, World
+from comms_assets.sandbox.data import today
+from comms_assets_tests.conftest import END, FAST_RETRIES, REPO, SANDBOX_COLLECTION, SMALL, cli_env
+from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, free_port, required
+from comms_assets_tests.test_partitions import sandbox_days
+
+CLI = [sys.executable, "-m", "dagster"]
+WORKSPACE = ["-w", str(REPO / "deploy" / "workspace.yaml")]
+CHECK = re.compile(r"ASSET_CHECK_EVALUATION - Asset check '(\w+)' on '([\w/]+)' (passed|did not pass)")
+
+
+def keys(api: str, partitioned: bool) -> str:
+    return ",".join(f"{api}/{e.name}" for e in APIS[api].endpoints if e.partitioned == partitioned)
+
+
+@dataclass
+class Deployment:
+    """A production instance (``deploy/dagster.yaml`` in its own DAGSTER_HOME) and a warehouse,
+    each a fresh PostgreSQL database."""
+
+    home: Path
+    warehouse: str
+    storage: str
+
+    def env(self, sandbox: Sandbox | None = None, **extra: str) -> dict[str, str]:
+        return cli_env(**(sandbox.env() if sandbox else {}), **FAST_RETRIES, DAGSTER_HOME=str(self.home),
+                       COMMS_DESTINATION="postgres", DESTINATION__POSTGRES__CREDENTIALS=self.warehouse,
+                       DAGSTER_POSTGRES_URL=self.storage.replace("postgresql://", "postgresql+psycopg2://"), **extra)
+
+    def query(self, sql: str) -> list[tuple]:
+        with psycopg2.connect(self.warehouse) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def counts(self) -> dict[str, int]:
+        """Rows in each endpoint's table (0 where no table was created)."""
+        present = {f"{schema}/{table}" for schema, table in self.query(
+            "select table_schema, table_name from information_schema.tables")}
+        return {key: self.query(f"select count(*) from {key.replace('/', '.')}")[0][0] if key in present else 0
+                for key in SANDBOX_COLLECTION}
+
+
+def database(server: str) -> str:
+    """A new, empty database on the server: its URL."""
+    name = f"comms_{uuid.uuid4().hex[:12]}"
+    connection = psycopg2.connect(server)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"create database {name}")
+    connection.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Deployment:
+    server = required(POSTGRES_URL)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    deployed = Deployment(home=home, warehouse=database(server), storage=database(server))
+    # README: the storage's tables are created once, before processes that share it start
+    subprocess.run([*CLI, "instance", "migrate"], env=deployed.env(), check=True, capture_output=True, timeout=300)
+    return deployed
+
+
+def world(days: int, end: datetime = END) -> World:
+    return World(seed=5, start=end - timedelta(days=days), end=end, counts=dict(SMALL))
+
+
+def expected(sandbox: Sandbox) -> dict[str, int]:
+    counts = sandbox.counts()
+    return {key: counts[collection] for key, collection in SANDBOX_COLLECTION.items()}
+
+
+def materialize(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "asset", "materialize", "-m", "comms_assets.definitions", *args], env=env,
+                          capture_output=True, text=True, check=False, timeout=540)
+
+
+def succeeded(done: subprocess.CompletedProcess) -> bool:
+    return done.returncode == 0 and "RUN_SUCCESS" in done.stdout + done.stderr
+
+
+def day(offset: int, end: datetime = END) -> str:
+    return f"{end - timedelta(days=offset):%Y-%m-%d}"
+
+
+@pytest.mark.timeout(540)
+def test_every_endpoint_lands_in_postgresql_as_the_sandbox_holds_it_and_the_key_checks_guard_it(
+        deployment: Deployment) -> None:
+    with Sandbox(world=world(days=1), rate_limit_scale=0) as sandbox:
+        env = deployment.env(sandbox)
+        done = materialize(env, "--select", "*", "--partition", day(1))  # one run, a process per step
+        assert succeeded(done), done.stdout[-3000:] + done.stderr[-3000:]
+        assert deployment.counts() == expected(sandbox)
+        assert all(count > 0 for count in expected(sandbox).values())
+        evaluations = CHECK.findall(done.stdout + done.stderr)
+        assert len(evaluations) == 68 and {outcome for *_, outcome in evaluations} == {"passed"}
+
+        deployment.query("create temp table planted as select * from justcall.calls order by id limit 1; "
+                         "update planted set _dlt_id = 'planted'; insert into justcall.calls select * from planted")
+        again = materialize(env, "--select", "justcall/calls", "--partition", day(2))
+        assert again.returncode != 0 and "blocking asset check failed" in again.stdout + again.stderr
+        assert ("primary_key_unique", "justcall/calls", "did not pass") in CHECK.findall(again.stdout + again.stderr)
+
+
+@pytest.mark.timeout(540)
+def test_seven_days_as_seven_concurrent_runs_beside_another_apis_run_load_exactly_the_sandbox(
+        deployment: Deployment) -> None:
+    """Seven runs of one API's dated endpoints, one per day, and the snapshots of it and of a
+    second API, all started at once into a warehouse that has no tables yet."""
+    days = [day(offset) for offset in range(1, 8)]
+    with Sandbox(world=world(days=7), rate_limit_scale=0) as sandbox:
+        env = deployment.env(sandbox)
+        runs = [["--select", keys("justcall", partitioned=True), "--partition", d] for d in days]
+        runs += [["--select", keys("justcall", partitioned=False)], ["--select", keys("sendpulse", partitioned=False)]]
+        processes = [subprocess.Popen([*CLI, "asset", "materialize", "-m", "comms_assets.definitions", *args],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                     for args in runs]
+        outputs = [process.communicate(timeout=480)[0] for process in processes]
+        assert all(process.returncode == 0 for process in processes), [o[-2000:] for o in outputs]
+        loaded = {k: v for k, v in deployment.counts().items() if k.startswith(("justcall/", "sendpulse/"))}
+        assert loaded == {k: v for k, v in expected(sandbox).items() if k.startswith(("justcall/", "sendpulse/"))}
+        per_day = dict(deployment.query("select call_date, count(*) from justcall.calls group by 1"))
+        assert per_day == {d: sandbox_days(sandbox, "justcall/calls", d) for d in days}
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        time.sleep(2)
+    return value
+
+
+RUNS = "{ runsOrError { ... on Runs { results { runId status startTime endTime tags { key value } } } } }"
+BIN = Path(sys.executable).parent
+
+
+def graphql(url: str, query: str) -> dict:
+    return requests.post(f"{url}/graphql", json={"query": query}, timeout=60).json()["data"]
+
+
+@pytest.fixture
+def services() -> Iterator[list[subprocess.Popen]]:
+    """Long-running processes a test starts (daemon, webserver, workers), each in a session of its
+    own: stopped at its end with everything they started (``dagster-celery`` starts ``celery``)."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def start(services: list[subprocess.Popen], command: list[str], env: dict[str, str], log: Path) -> None:
+    services.append(subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                     start_new_session=True))
+
+
+@pytest.mark.timeout(600)
+def test_the_daemon_ticks_a_sensor_whose_runs_queue_one_per_api_and_load_exactly_the_missing_days(
+        deployment: Deployment, services: list[subprocess.Popen]) -> None:
+    """README's commands: ``dagster-daemon run`` and ``dagster-webserver`` on the production
+    instance; the catch-up sensor, switched on, requests the five newest missing days at its first
+    tick, and the queue starts them one at a time (``comms/api`` is limited to one run)."""
+    now = today()
+    days = [day(offset, now) for offset in range(1, 6)]
+    with Sandbox(world=world(days=8, end=now), rate_limit_scale=0) as sandbox:
+        env = deployment.env(sandbox)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        start(services, [str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, deployment.home / "daemon.log")
+        start(services, [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], env,
+              deployment.home / "webserver.log")
+        switched = subprocess.run([*CLI, "sensor", "start", "justcall_catch_up", *WORKSPACE], env=env,
+                                  capture_output=True, text=True, check=False, timeout=300)
+        assert switched.returncode == 0, switched.stdout + switched.stderr
+
+        def finished() -> list[dict] | None:
+            try:
+                runs = graphql(url, RUNS)["runsOrError"]["results"]
+            except requests.ConnectionError:
+                return None
+            done = len(runs) == len(days) and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+            return runs if done else None
+
+        runs = wait_for(finished, 480, "five runs finished")
+        assert [r["status"] for r in runs] == ["SUCCESS"] * len(days), (deployment.home / "daemon.log").read_text()[-3000:]
+        assert all({"key": "comms/api", "value": "justcall"} in r["tags"] for r in runs)
+        spans = sorted((r["startTime"], r["endTime"]) for r in runs)
+        assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))  # one at a time
+
+        per_day = dict(deployment.query("select call_date, count(*) from justcall.calls group by 1"))
+        assert per_day == {d: sandbox_days(sandbox, "justcall/calls", d) for d in days}
+        for table, endpoint in (("sms", "justcall/sms"), ("agent_analytics", "justcall/agent_analytics")):
+            assert deployment.query(f"select count(*) from justcall.{table}")[0][0] == sum(
+                sandbox_days(sandbox, endpoint, d) for d in days)
+
+
+@pytest.mark.timeout(600)
+def test_one_run_of_all_five_apis_executes_its_steps_on_two_celery_workers(
+        deployment: Deployment, services: list[subprocess.Popen]) -> None:
+    broker = required(REDIS_URL)
+    with Sandbox(world=world(days=1), rate_limit_scale=0) as sandbox:
+        env = deployment.env(sandbox, COMMS_EXECUTOR="celery", COMMS_CELERY_BROKER=broker, COMMS_CELERY_BACKEND=broker)
+        env["PATH"] = f"{BIN}:{env['PATH']}"  # dagster-celery starts `celery` from the PATH
+        config = str(REPO / "deploy" / "celery.yaml")
+        logs = [deployment.home / f"worker-{worker}.log" for worker in ("one", "two")]
+        for log in logs:
+            start(services, [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", config,
+                             "-n", f"{log.stem}@%h", "--", "--concurrency=1"], env, log)
+        wait_for(lambda: all(" ready." in log.read_text() for log in logs)
+                 or any(p.poll() is not None for p in services), 120, "two workers ready")
+        assert all(p.poll() is None for p in services), [log.read_text()[-2000:] for log in logs]
+        done = materialize(env, "--select", "*", "--partition", day(1))
+        assert succeeded(done), done.stdout[-3000:] + done.stderr[-3000:]
+        assert deployment.counts() == expected(sandbox)
+        steps = [log.read_text().count("succeeded in") for log in logs]  # each task is one step
+        assert sum(steps) == len(APIS) * 2 - 1 and all(steps), steps
