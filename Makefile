@@ -3,15 +3,28 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install servers demo test dev
+.PHONY: install servers demo test dev lock check
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions the tests passed with (requirements.lock), then the project itself.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Upgrade every locked version within pyproject.toml's ranges, install them and run the tests.
+lock: install
+	$(BIN)/python scripts/lock.py --upgrade
+	$(MAKE) test
+
+# What CI checks besides the tests: the lock, the installed versions, lint, `dg check defs`.
+check: install
+	$(BIN)/python scripts/lock.py
+	$(BIN)/ruff check comms_assets comms_assets_tests benchmarks scripts
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 demo: install
 	$(BIN)/python -m comms_assets.demo

@@ -128,3 +128,18 @@ def test_the_main_job_loads_every_endpoint_as_the_sandbox_holds_it(tmp_path: Pat
         expected = sandbox.counts()
     assert printed == {key: expected[collection] for key, collection in SANDBOX_COLLECTION.items()}
     assert "35 endpoints into" in done.stdout
+
+
+def test_dg_checks_the_definitions_without_credentials_and_launches_an_asset(
+        sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
+    """README's `dg` commands, from the project's root ([tool.dg] in pyproject.toml)."""
+    dg_cli = str(Path(sys.executable).with_name("dg"))
+    venv = {"VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    checked = subprocess.run([dg_cli, "check", "defs"], cwd=REPO, env={**clean_env(), **venv}, capture_output=True,
+                             text=True, check=False, timeout=300)
+    assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr
+    launched = subprocess.run([dg_cli, "launch", "--assets", "justcall/users"], cwd=REPO, env={**cli_env(), **venv},
+                              capture_output=True, text=True, check=False, timeout=300)
+    assert launched.returncode == 0, launched.stdout[-2000:] + launched.stderr[-2000:]
+    with duckdb.connect(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        assert con.execute("select count(*) from justcall.users").fetchone()[0] == sandbox.world.count("justcall/users")
