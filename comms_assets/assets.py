@@ -18,6 +18,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from comms_assets.catalog import APIS, Api, Endpoint
 from comms_assets.checks import check_specs, evaluate
 from comms_assets.errors import describe
+from comms_assets.progress import Progress, duration
 from comms_assets.sources import LoadStats, Window, build_source
 from comms_assets.warehouse import LOADER_FILE_FORMAT, exclusive, pipeline
 
@@ -115,6 +116,7 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
     keys = context.partition_keys
     days = context.assets_def.partitions_def
     committed: list[str] = []
+    started = time.monotonic()
     step = days_per_commit()
     for chunk in (keys[i:i + step] for i in range(0, len(keys), step)):
         window = (days.time_window_for_partition_key(chunk[0]).start, days.time_window_for_partition_key(chunk[-1]).end)
@@ -126,7 +128,10 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
                              "to complete it)") from None
         committed.extend(chunk)
         if len(keys) > len(chunk):
-            context.log.info(f"{api.name}: {len(committed)} of {len(keys)} days committed")
+            elapsed = time.monotonic() - started
+            left = elapsed * (len(keys) - len(committed)) / len(committed)
+            context.log.info(f"{api.name}: {len(committed)} of {len(keys)} days committed in {duration(elapsed)}, "
+                             f"about {duration(left)} left")
 
 
 def days_per_commit() -> int:
@@ -137,7 +142,7 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
             credentials: dict[str, str], window: Window | None = None,
             keys: list[str] | None = None) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     """One dlt load (one commit): the snapshot endpoints, or the days ``keys`` spanning ``window``."""
-    stats = LoadStats()
+    stats = LoadStats(progress=Progress(context.log.info))
     source = build_source(api, credentials, window, stats, log=context.log.warning).with_resources(*names)
     started = time.monotonic()
     runner: DagsterDltResource = context.resources.dlt

@@ -40,6 +40,7 @@ from comms_assets.catalog import Api, Endpoint
 from comms_assets.catalog.model import thawed
 from comms_assets.catalog.oauth import RenewingClientCredentials
 from comms_assets.limits import Log, PacedAdapter
+from comms_assets.progress import Progress
 
 Window = tuple[datetime, datetime]
 LOGGER = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class LoadStats:
     requests: collections.Counter[str] = field(default_factory=collections.Counter)
     rows_by_day: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     keys: dict[str, KeyLedger] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def repeated_keys(self, endpoint: str) -> int | None:
@@ -238,10 +240,10 @@ def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window) -> DltResource:
     declares = endpoint.write_disposition == "merge"
 
     def rows() -> Iterator[Any]:
-        if endpoint.per_listed:
-            pages = _per_listed(fetch, endpoint)
+        if endpoint.window:
+            pages = _windowed(fetch, endpoint, window)
         else:
-            pages = _windowed(fetch, endpoint, window) if endpoint.window else fetch(endpoint)
+            pages = _counted(fetch, endpoint, _per_listed(fetch, endpoint) if endpoint.per_listed else fetch(endpoint))
         return declare_distinct(batches(pages, key, types=types), ledger, declare=declares)
 
     return dlt.resource(rows, name=endpoint.name, primary_key=list(key), write_disposition=endpoint.write_disposition)
@@ -258,6 +260,12 @@ def _per_listed(fetch: _Fetch, endpoint: Endpoint) -> Iterator[list[dict[str, An
             yield from fetch(endpoint, listed.request(record))
 
 
+def _counted(fetch: _Fetch, endpoint: Endpoint, pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    for page in pages:
+        fetch.stats.progress.page(f"{fetch.api.name}/{endpoint.name}", len(page))
+        yield page
+
+
 def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:
     """The pages of ``window``, asked for in chunks the API accepts; rows counted per UTC day.
 
@@ -269,21 +277,26 @@ def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[lis
     start, end = window
     counts = fetch.stats.rows_by_day
     cursor = tuple(spec.cursor.split(".")) if spec.cursor else ()
-    for chunk_start, chunk_end in spec.chunks(start, end):
+    name = f"{fetch.api.name}/{endpoint.name}"
+    chunks = spec.chunks(start, end)
+    for done, (chunk_start, chunk_end) in enumerate(chunks, start=1):
         for page in fetch(endpoint, spec.request(chunk_start, chunk_end)):
             if spec.tag:
                 for row in page:
                     row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
             if cursor:
-                kept = []
+                kept, moments = [], []
                 for row in page:
                     moment, day = _instant(str(_get(row, cursor)))
                     if start <= moment < end:
                         kept.append(row)
+                        moments.append(moment)
                         counts[(endpoint.name, day)] += 1
                 page = kept
+                fetch.stats.progress.page(name, len(page), window, (min(moments), max(moments)) if moments else None)
             else:
                 counts[(endpoint.name, chunk_start.strftime("%Y-%m-%d"))] += len(page)
+                fetch.stats.progress.page(name, len(page), window, share=done / len(chunks))
             yield page
 
 
