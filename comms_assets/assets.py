@@ -20,7 +20,7 @@ from comms_assets.checks import check_specs, evaluate
 from comms_assets.errors import describe
 from comms_assets.progress import Progress, duration
 from comms_assets.sources import LoadStats, Window, build_source
-from comms_assets.warehouse import LOADER_FILE_FORMAT, exclusive, pipeline
+from comms_assets.warehouse import LOADER_FILE_FORMAT, column, exclusive, pipeline
 
 POOL = "comms_warehouse"
 API_TAG = "comms/api"  # on each asset, and on every run the automation starts
@@ -45,6 +45,7 @@ class CommsTranslator(DagsterDltTranslator):
             automation_condition=None if endpoint.partitioned else SNAPSHOT_REFRESH,
         ).merge_attributes(
             metadata={
+                "dagster/column_schema": column_schema(endpoint),
                 "comms/http_call": endpoint.http_call,
                 "comms/primary_key": ", ".join(endpoint.primary_key) or "(none: snapshot)",
                 "comms/write_disposition": endpoint.write_disposition,
@@ -55,6 +56,18 @@ class CommsTranslator(DagsterDltTranslator):
 
 
 TRANSLATOR = CommsTranslator()
+
+
+def column_schema(endpoint: Endpoint, loaded: dg.TableSchema | None = None) -> dg.TableSchema:
+    """The table's columns, described where the catalog describes them: as loaded (dlt's names,
+    types and constraints, what dagster-dlt reports) or, before any load, the described ones."""
+    docs = {column(path): kind_text for path, kind_text in endpoint.described.items()}
+    if loaded is None or not loaded.columns:
+        return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=text)
+                                       for name, (kind, text) in docs.items()])
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, c.type, description=docs[c.name][1] if c.name in docs else c.description,
+                       constraints=c.constraints, tags=c.tags) for c in loaded.columns])
 
 
 def partitions_def(api: Api) -> dg.DailyPartitionsDefinition:
@@ -160,7 +173,9 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
         if repeated:
             context.log.warning(f"{api.name}/{table}: {repeated} key(s) came on more than one page in this load "
                                 "(records moving between pages, or paging that does not progress); stored once each")
+        schema = (result.metadata or {}).get("dagster/column_schema")  # dagster-dlt's, from dlt's schema
         metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
+                    "dagster/column_schema": column_schema(api.endpoint(table), schema),
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
                     **({} if repeated is None else {"comms/repeated_keys": repeated}),
                     "dagster/row_count": totals[table], "dagster/table_name": f"{dlt_pipeline.dataset_name}.{table}"}

@@ -1,4 +1,4 @@
-"""The README's endpoint table, generated from the catalog: ``python -m comms_assets.docs``.
+"""The README's endpoint and column tables, generated from the catalog: ``python -m comms_assets.docs``.
 
 Run with ``--check`` to fail when README.md is out of date (the tests do).
 """
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from comms_assets.catalog import APIS
+from comms_assets.warehouse import column
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- endpoints:start -->", "<!-- endpoints:end -->"
 
 
 def endpoint_table() -> str:
@@ -26,10 +26,25 @@ def endpoint_table() -> str:
     return "\n".join(lines)
 
 
+def column_table() -> str:
+    lines = ["| asset key | column | type | meaning |", "|---|---|---|---|"]
+    for api in APIS.values():
+        for e in api.endpoints:
+            for path, (kind, text) in e.described.items():
+                lines.append(f"| `{api.name}/{e.name}` | `{column(path)}` | {kind} | {text} |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"endpoints": endpoint_table, "columns": column_table}
+
+
 def render(readme: str) -> str:
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{endpoint_table()}\n{END}{tail}"
+    for name, table in BLOCKS.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        head, _, rest = readme.partition(start)
+        _, _, tail = rest.partition(end)
+        readme = f"{head}{start}\n{table()}\n{end}{tail}"
+    return readme
 
 
 def main(argv: list[str]) -> int:
@@ -37,7 +52,7 @@ def main(argv: list[str]) -> int:
     fresh = render(current)
     if "--check" in argv:
         if fresh != current:
-            print("README.md endpoint table is out of date: run python -m comms_assets.docs", file=sys.stderr)
+            print("README.md's tables are out of date: run python -m comms_assets.docs", file=sys.stderr)
             return 1
         return 0
     README.write_text(fresh)

@@ -8,6 +8,7 @@ import sys
 import dagster as dg
 
 from comms_assets.definitions import build_definitions
+from comms_assets.warehouse import column
 from comms_assets_tests.conftest import clean_env
 
 EXPECTED = {
@@ -60,3 +61,22 @@ def test_definitions_validate_without_any_credential() -> None:
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "comms_assets.definitions"],
                           check=False, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_asset_describes_its_key_and_date_cursor_in_its_column_schema() -> None:
+    graph = build_definitions().resolve_asset_graph()
+    cursors = {"justcall/calls": "call_date", "justcall/sms": "sms_date", "ringcentral/user_call_records": "start_time",
+               "gong/calls": "started", "gong/extensive_calls": "meta_data__started",
+               "gong/answered_scorecards": "call_start_time", "lacrm/tasks": "due_date", "lacrm/events": "start_date"}
+    for key in graph.get_all_asset_keys():
+        name = key.to_user_string()
+        schema = graph.get(key).metadata["dagster/column_schema"]
+        described = {c.name: c.description for c in schema.columns if c.description}
+        primary_key = graph.get(key).metadata["comms/primary_key"]
+        keyed = set() if primary_key.startswith("(none") else {column(k) for k in primary_key.split(", ")}
+        assert keyed <= described.keys(), name
+        if name in cursors:
+            assert cursors[name] in described, name
+    calls = {c.name: c for c in graph.get(dg.AssetKey(["justcall", "calls"])).metadata["dagster/column_schema"].columns}
+    assert "UTC" in calls["call_date"].description and "account's time zone" in calls["call_user_date"].description
+    assert calls["id"].type == "bigint" and calls["call_date"].type == "text"

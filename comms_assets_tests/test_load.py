@@ -46,8 +46,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                     rows = client.execute_sql(f"select count(*) from {table}")[0][0]
                     distinct = client.execute_sql(f"select count(*) from (select distinct {keys} from {table}) k")[0][0]
                     declared = pipeline.default_schema.tables[endpoint.name].get(DEDUPLICATED)
+                    types = {name: c.get("data_type") for name, c in
+                             pipeline.default_schema.tables[endpoint.name]["columns"].items()}
                     result[f"{api.name}/{endpoint.name}"] = {"rows": rows, "distinct": distinct, "declared": declared,
-                                                             "requests": stats.requests[endpoint.name]}
+                                                             "requests": stats.requests[endpoint.name], "types": types}
         yield {"tables": result, "expected": sandbox.counts()}
 
 
@@ -75,6 +77,15 @@ def test_per_day_and_bulk_endpoints_make_one_request_per_day_or_listing(loaded: 
     # GetPipelines, then GetPipelineItems once per pipeline (the sandbox has two); GetEvents once
     assert loaded["tables"]["lacrm/pipeline_items"]["requests"] == 3
     assert loaded["tables"]["lacrm/contact_events"]["requests"] == 1
+
+
+@pytest.mark.parametrize("key", ENDPOINTS)
+def test_described_columns_are_typed_as_loaded_and_every_timestamp_is_described(loaded: dict, key: str) -> None:
+    endpoint = APIS[key.split("/")[0]].endpoint(key.split("/")[1])
+    types = loaded["tables"][key]["types"]
+    described = {column(path): kind for path, (kind, _) in endpoint.described.items()}
+    assert {name: types.get(name) for name in described} == described
+    assert {name for name, kind in types.items() if kind in ("timestamp", "date")} <= described.keys()
 
 
 def test_loads_that_saw_each_key_once_spare_dlt_its_deduplication(loaded: dict) -> None:

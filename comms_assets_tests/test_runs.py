@@ -36,7 +36,9 @@ def test_one_asset_requests_only_its_endpoint(sandbox: Sandbox, sandbox_env: dic
     metadata = materialization.metadata
     assert metadata["rows_loaded"].value == 25 and metadata["dagster/row_count"].value == 25
     assert metadata["comms/requests"].value == 1 and metadata["comms/elapsed_s"].value > 0
-    assert "dagster/column_schema" in metadata
+    columns = {c.name: c for c in metadata["dagster/column_schema"].value.columns}
+    assert len(columns) > 10 and columns["email"].type == "text" and not columns["email"].description  # as loaded
+    assert columns["created_at"].type == "timestamp" and "UTC" in columns["created_at"].description
 
 
 def test_a_partition_asks_for_its_day_and_loads_exactly_it(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:

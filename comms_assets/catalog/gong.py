@@ -38,6 +38,13 @@ def _scorecards(start: datetime, end: datetime) -> dict:
     return {"json": {"filter": {"callFromDate": start.strftime("%Y-%m-%d"), "callToDate": end.strftime("%Y-%m-%d")}}}
 
 
+# What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
+ID = ("text", "Gong's id (up to 20 digits, kept as text).")
+OFFSET = "ISO-8601 with the workspace's UTC offset; stored as UTC"
+STARTED = ("timestamp", f"When the call started ({OFFSET}): the cursor, by its UTC day.")
+SCHEDULED = ("timestamp", f"When it was scheduled to start ({OFFSET}).")
+
+
 API = Api(
     name="gong",
     title="Gong",
@@ -50,16 +57,24 @@ API = Api(
     # Gong answers an empty result with 404 and this text instead of an empty page.
     response_actions=({"status_code": 404, "content": "found corresponding to the provided filters", "action": "ignore"},),
     endpoints=(
-        Endpoint("users", "users", "Gong users (reps, managers, admins).", primary_key=("id",), selector="users"),
+        Endpoint("users", "users", "Gong users (reps, managers, admins).", primary_key=("id",), selector="users",
+                 columns={"id": ID, "created": ("timestamp", f"When the user was created ({OFFSET}).")}),
         Endpoint("calls", "calls", "Recorded calls and meetings: one row per call.", primary_key=("id",),
-                 selector="calls", window=Window(_calls, cursor="started", max_days=MAX_DAYS)),
+                 selector="calls", window=Window(_calls, cursor="started", max_days=MAX_DAYS),
+                 columns={"id": ID, "started": STARTED, "scheduled": SCHEDULED}),
         Endpoint("extensive_calls", "calls/extensive", "Calls with parties, topics and interaction statistics.",
                  primary_key=("metaData__id",), method="POST", selector="calls", paginator=POST_CURSOR,
-                 window=Window(_extensive, cursor="metaData.started", max_days=MAX_DAYS)),
+                 window=Window(_extensive, cursor="metaData.started", max_days=MAX_DAYS),
+                 columns={"metaData.id": ID, "metaData.started": STARTED, "metaData.scheduled": SCHEDULED}),
         Endpoint("scorecards", "settings/scorecards", "Scorecard definitions and their questions.",
-                 primary_key=("scorecardId",), selector="scorecards", paginator={"type": "single_page"}),
+                 primary_key=("scorecardId",), selector="scorecards", paginator={"type": "single_page"},
+                 columns={"scorecardId": ID, "created": ("timestamp", f"When the scorecard was created ({OFFSET})."),
+                          "updated": ("timestamp", f"Its last change ({OFFSET}).")}),
         Endpoint("answered_scorecards", "stats/activity/scorecards", "Scorecards reviewers filled in for calls.",
                  primary_key=("answeredScorecardId",), method="POST", selector="answeredScorecards",
-                 paginator=POST_CURSOR, window=Window(_scorecards, cursor="callStartTime", max_days=MAX_DAYS)),
+                 paginator=POST_CURSOR, window=Window(_scorecards, cursor="callStartTime", max_days=MAX_DAYS),
+                 columns={"answeredScorecardId": ID,
+                          "callStartTime": ("timestamp", f"Start of the reviewed call ({OFFSET}): the cursor."),
+                          "reviewTime": ("timestamp", f"When the review was submitted ({OFFSET}).")}),
     ),
 )

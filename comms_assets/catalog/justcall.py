@@ -65,6 +65,12 @@ BUDGET = Budget(plans={"team": _plan(30, 1800), "pro": _plan(60, 3600), "busines
                          ("X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")))
 
 
+# What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
+NAIVE_UTC = "a value without an offset is stored as UTC"
+
+ID = ("bigint", "JustCall's numeric id of the record.")
+
+
 API = Api(
     name="justcall",
     title="JustCall",
@@ -76,18 +82,34 @@ API = Api(
     headers={"Accept": "application/json"},
     endpoints=(
         Endpoint("users", "v2.1/users", "Agents and admins of the JustCall account.",
-                 primary_key=("id",), selector="data", params=LIST),
+                 primary_key=("id",), selector="data", params=LIST,
+                 columns={"id": ID, "created_at": ("timestamp", f"When the user was created (ISO-8601; {NAIVE_UTC})."),
+                          "last_login_timestamp": ("timestamp", f"The user's last sign-in (ISO-8601; {NAIVE_UTC}).")}),
         Endpoint("calls", "v2.1/calls", "Call log: one row per call, with duration and disposition.",
-                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="call_date")),
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="call_date"),
+                 columns={"id": ID, "call_date": ("text", "UTC date of the call (YYYY-MM-DD): the daily partition's cursor."),
+                          "call_time": ("text", "UTC time of day the call started (HH:MM:SS)."),
+                          "call_user_date": ("text", "Date of the call in the account's time zone, as JustCall's filters read it."),
+                          "call_user_time": ("text", "Time of day in the account's time zone.")}),
         Endpoint("sms", "v2.1/texts", "Text messages sent and received.",
-                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date")),
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date"),
+                 columns={"id": ID, "sms_date": ("text", "UTC date of the text (YYYY-MM-DD): the daily partition's cursor."),
+                          "sms_time": ("text", "UTC time of day the text was sent or received (HH:MM:SS)."),
+                          "sms_user_date": ("text", "Date of the text in the account's time zone."),
+                          "sms_user_time": ("text", "Time of day in the account's time zone.")}),
         Endpoint("contacts", "v2.1/contacts", "Contacts in the JustCall address book.",
-                 primary_key=("id",), selector="data", params={**LIST, "per_page": CONTACTS_PAGE_SIZE}),
+                 primary_key=("id",), selector="data", params={**LIST, "per_page": CONTACTS_PAGE_SIZE},
+                 columns={"id": ID, "created_at": ("timestamp", f"When the contact was created (ISO-8601; {NAIVE_UTC})."),
+                          "last_updated_at": ("timestamp", f"Its last change (ISO-8601; {NAIVE_UTC}).")}),
         Endpoint("phone_numbers", "v2.1/phone-numbers", "Phone numbers owned by the account.",
-                 primary_key=("id",), selector="data", params=LIST),
+                 primary_key=("id",), selector="data", params=LIST,
+                 columns={"id": ID}),
         Endpoint("agent_analytics", "v2.1/sales_dialer/analytics",
                  "Sales-dialer totals per agent per day (the API aggregates a range; it is asked one day at a time).",
                  primary_key=("agent_id", "report_date"), selector="data", paginator={"type": "single_page"},
-                 window=Window(_day, cursor=None, max_days=1, tag="report_date")),
+                 window=Window(_day, cursor=None, max_days=1, tag="report_date"),
+                 columns={"agent_id": ("bigint", "JustCall user id of the agent."),
+                          "report_date": ("text", ("The UTC day the totals are for (YYYY-MM-DD): the partition "
+                                                  "asked for, added by the loader: the report does not say it."))}),
     ),
 )

@@ -63,6 +63,15 @@ def endpoint(name: str, function: str, description: str, *key: str, **kwargs: An
     return Endpoint(name, "", description, primary_key=key, method="POST", **kwargs)
 
 
+# What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
+OFFSET = "ISO-8601 with the account's UTC offset; stored as UTC"
+CREATED = ("timestamp", f"When the record was created ({OFFSET}).")
+UPDATED = ("timestamp", f"Its last change ({OFFSET}).")
+EVENT = {"EventId": ("text", "LACRM's id of the event."),
+         "StartDate": ("timestamp", f"When the event starts ({OFFSET}): the cursor, by its UTC day."),
+         "EndDate": ("timestamp", f"When it ends ({OFFSET})."), "DateCreated": CREATED, "DateUpdated": UPDATED}
+
+
 API = Api(
     name="lacrm",
     title="Less Annoying CRM",
@@ -73,18 +82,30 @@ API = Api(
     # Unpublished: the community client's 120 a minute is assumed; a 429 carries no hint.
     budget=Budget(plans={"assumed": {"default": (Rate(120, 60),)}}, plan="assumed"),
     endpoints=(
-        endpoint("users", "GetUsers", "Users of the CRM account.", "UserId", json=call("GetUsers"), paginator=SINGLE),
-        endpoint("contacts", "GetContacts", "Contacts and companies.", "ContactId", selector="Results"),
+        endpoint("users", "GetUsers", "Users of the CRM account.", "UserId", json=call("GetUsers"), paginator=SINGLE,
+                 columns={"UserId": ("text", "LACRM's id of the user.")}),
+        endpoint("contacts", "GetContacts", "Contacts and companies.", "ContactId", selector="Results",
+                 columns={"ContactId": ("text", "LACRM's id of the contact or company."), "DateCreated": CREATED,
+                          "LastUpdate": UPDATED}),
         endpoint("tasks", "GetTasks", "Tasks, by due date.", "TaskId", selector="Results.*",
-                 window=Window(_dates("GetTasks"), cursor="DueDate")),
+                 window=Window(_dates("GetTasks"), cursor="DueDate"),
+                 columns={"TaskId": ("text", "LACRM's id of the task."), "DateCreated": CREATED,
+                          "DueDate": ("text", "Due date (YYYY-MM-DD), a calendar date with no zone: the cursor.")}),
         endpoint("pipeline_items", "GetPipelineItems", "Pipeline items in every status, pipeline by pipeline.",
                  "PipelineItemId", selector="Results", rows=_with_contact,
-                 per_listed=PerListed(call("GetPipelines"), "$", _every_status)),
-        endpoint("notes", "GetNotes", "Notes logged on contacts.", "NoteId", selector="Results"),
-        endpoint("teams", "GetTeams", "Teams of users.", "TeamId", json=call("GetTeams"), paginator=SINGLE),
+                 per_listed=PerListed(call("GetPipelines"), "$", _every_status),
+                 columns={"PipelineItemId": ("text", "LACRM's id of the pipeline item."), "DateCreated": CREATED,
+                          "LastUpdate": UPDATED}),
+        endpoint("notes", "GetNotes", "Notes logged on contacts.", "NoteId", selector="Results",
+                 columns={"NoteId": ("text", "LACRM's id of the note."), "DateCreated": CREATED,
+                          "DateDisplayedInHistory": ("timestamp", f"The date the note is filed under ({OFFSET}).")}),
+        endpoint("teams", "GetTeams", "Teams of users.", "TeamId", json=call("GetTeams"), paginator=SINGLE,
+                 columns={"TeamId": ("text", "LACRM's id of the team."), "DateCreated": CREATED}),
         endpoint("events", "GetEvents", "Calendar events, by start date.", "EventId", selector="Results",
-                 window=Window(_dates("GetEvents"), cursor="StartDate")),
+                 window=Window(_dates("GetEvents"), cursor="StartDate"),
+                 columns=EVENT),
         endpoint("contact_events", "GetEvents", "Events per contact: one row per (event, contact) attachment.",
-                 "EventId", CONTACT, selector="Results", json=paged("GetEvents", **EVERY_DATE), rows=_per_contact),
+                 "EventId", CONTACT, selector="Results", json=paged("GetEvents", **EVERY_DATE), rows=_per_contact,
+                 columns={**EVENT, CONTACT: ("text", "The contact the event is attached to: one row per contact.")}),
     ),
 )

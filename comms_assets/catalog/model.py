@@ -103,10 +103,21 @@ class Endpoint:
     per_listed: PerListed | None = None
     # One record of the API -> the table's rows (one per contact an event is attached to, say).
     rows: Callable[[Record], list[Record]] | None = None
+    # What the vendor's fields mean: field (dotted path as the API nests it) -> (dlt data type,
+    # description). At least the key, the date cursor and every timestamp (which clock, which zone).
+    columns: Frozen = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("params", "json", "paginator"):
+        for name in ("params", "json", "paginator", "columns"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
+        cursor = [self.window.cursor] if self.window and self.window.cursor else []
+        if missing := {f.replace(".", "__") for f in (*self.primary_key, *cursor)} - set(self.described):
+            raise ValueError(f"endpoint {self.name}: describe {', '.join(sorted(missing))} in its columns")
+
+    @property
+    def described(self) -> dict[str, tuple[str, str]]:
+        """The described fields as dlt paths (``metaData__started``): (dlt data type, description)."""
+        return {name.replace(".", "__"): (kind, text) for name, (kind, text) in self.columns.items()}
 
     @property
     def write_disposition(self) -> WriteDisposition:

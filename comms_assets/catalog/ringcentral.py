@@ -57,6 +57,12 @@ BUDGET = Budget(plans={"published": {"light": (Rate(50, 60),), "medium": (Rate(4
                 plan="published", token_group="auth", headers=(("X-Rate-Limit-Remaining", "X-Rate-Limit-Window"),))
 
 
+# What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
+ID = ("text", "RingCentral's id of the record (a string).")
+URI = ("text", "The schedule's resource URI, which identifies it.")
+STARTED = ("timestamp", "Start of the call, UTC (ISO-8601 with Z and milliseconds).")
+
+
 API = Api(
     name="ringcentral",
     title="RingCentral",
@@ -68,26 +74,35 @@ API = Api(
     endpoints=(
         Endpoint("user_business_hours", "account/~/extension/~/business-hours",
                  "Weekly business hours of the authorised user (one row).",
-                 primary_key=("uri",), paginator=SINGLE, rate_group="light"),
+                 primary_key=("uri",), paginator=SINGLE, rate_group="light",
+                 columns={"uri": URI}),
         Endpoint("company_business_hours", "account/~/business-hours", "Weekly business hours of the company (one row).",
-                 primary_key=("uri",), paginator=SINGLE, rate_group="light"),
+                 primary_key=("uri",), paginator=SINGLE, rate_group="light",
+                 columns={"uri": URI}),
         Endpoint("forwarding_numbers", "account/~/extension/~/forwarding-number",
                  "Numbers the user's calls forward or flip to.", primary_key=("id",), selector="records", params=LIST,
-                 rate_group="light"),
+                 rate_group="light",
+                 columns={"id": ID}),
         Endpoint("blocked_allowed_phonenumbers", "account/~/extension/~/caller-blocking/phone-numbers",
                  "Numbers the user blocks or explicitly allows.", primary_key=("id",), selector="records", params=LIST,
-                 rate_group="light"),
+                 rate_group="light",
+                 columns={"id": ID}),
         Endpoint("user_call_records", "account/~/extension/~/call-log", "The user's call log: one row per call.",
                  primary_key=("id",), selector="records", params={**LIST, "view": "Simple"},
-                 window=Window(_iso, cursor="startTime"), rate_group="heavy"),
+                 window=Window(_iso, cursor="startTime"), rate_group="heavy",
+                 columns={"id": ID, "startTime": ("timestamp", f"{STARTED[1]} The daily partition's cursor.")}),
         Endpoint("user_active_calls", "account/~/extension/~/active-calls",
                  "Calls in progress or ended in the last minutes.", primary_key=("id",), selector="records", params=LIST,
-                 rate_group="heavy"),
+                 rate_group="heavy",
+                 columns={"id": ID, "startTime": STARTED}),
         Endpoint("call_monitoring_groups", "account/~/call-monitoring-groups", "Call monitoring groups.",
-                 primary_key=("id",), selector="records", params=LIST, rate_group="medium"),  # unconfirmed
+                 primary_key=("id",), selector="records", params=LIST, rate_group="medium",
+                 columns={"id": ID}),  # unconfirmed
         Endpoint("call_queues", "account/~/call-queues", "Call queues.", primary_key=("id",), selector="records",
-                 params=LIST, rate_group="medium"),
+                 params=LIST, rate_group="medium",
+                 columns={"id": ID}),
         Endpoint("ivr_prompts", "account/~/ivr-prompts", "Recorded IVR prompts.", primary_key=("id",),
-                 selector="records", params=LIST, rate_group="medium"),
+                 selector="records", params=LIST, rate_group="medium",
+                 columns={"id": ID}),
     ),
 )

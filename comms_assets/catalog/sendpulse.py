@@ -20,6 +20,10 @@ def _auth(credentials: Mapping[str, str], base_url: str) -> RenewingClientCreden
     )
 
 
+# What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
+NO_ZONE = "'YYYY-MM-DD HH:MM:SS' without a zone (the account's), stored as if UTC"
+
+
 API = Api(
     name="sendpulse",
     title="SendPulse",
@@ -33,14 +37,24 @@ API = Api(
     budget=Budget(plans={"published": {"default": (Rate(10, 1),)}}, plan="published"),
     endpoints=(
         Endpoint("mailing_lists", "addressbooks", "Mailing lists (address books) and their subscriber counts.",
-                 primary_key=("id",)),
-        Endpoint("campaigns", "campaigns", "Email campaigns with delivery statistics.", primary_key=("id",)),
-        Endpoint("templates", "templates", "Email templates.", primary_key=("id",), paginator=SINGLE),
-        Endpoint("senders", "senders", "Verified sender addresses.", primary_key=("email",), paginator=SINGLE),
+                 primary_key=("id",),
+                 columns={"id": ("bigint", "SendPulse's id of the mailing list (address book)."),
+                          "creationdate": ("timestamp", f"When the list was created ({NO_ZONE}).")}),
+        Endpoint("campaigns", "campaigns", "Email campaigns with delivery statistics.", primary_key=("id",),
+                 columns={"id": ("bigint", "SendPulse's id of the campaign."),
+                          "send_date": ("timestamp", f"When the campaign was (or is to be) sent ({NO_ZONE}).")}),
+        Endpoint("templates", "templates", "Email templates.", primary_key=("id",), paginator=SINGLE,
+                 columns={"id": ("text", "SendPulse's id of the template."),
+                          "created": ("timestamp", f"When the template was created ({NO_ZONE}).")}),
+        Endpoint("senders", "senders", "Verified sender addresses.", primary_key=("email",), paginator=SINGLE,
+                 columns={"email": ("text", "The sender's address: the key.")}),
         Endpoint("webhooks", "v2/email-service/webhook", "Webhooks registered for email events.", primary_key=("id",),
-                 selector="data", paginator=SINGLE),
+                 selector="data", paginator=SINGLE,
+                 columns={"id": ("bigint", "SendPulse's id of the webhook.")}),
         Endpoint("balance_details", "user/balance/detail",
-                 "Balance and tariff details: a snapshot without a key, replaced on every load.", paginator=SINGLE),
-        Endpoint("balance", "balance", "Account balance per currency.", primary_key=("currency",), paginator=SINGLE),
+                 "Balance and tariff details: a snapshot without a key, replaced on every load.", paginator=SINGLE,
+                 columns={"email.finished_time": ("timestamp", f"When the email plan ends ({NO_ZONE}).")}),
+        Endpoint("balance", "balance", "Account balance per currency.", primary_key=("currency",), paginator=SINGLE,
+                 columns={"currency": ("text", "Currency of the balance (one row per currency).")}),
     ),
 )
