@@ -4,6 +4,7 @@ Date-cursor endpoints share a daily-partitioned multi-asset (a run loads exactly
 the others share an unpartitioned one (a multi-asset has a single partitions definition).
 """
 
+import collections
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from comms_assets.catalog import APIS, Api, Endpoint
-from comms_assets.checks import check_specs, evaluate
+from comms_assets.checks import ROW_COUNT, VOLUME, check_specs, evaluate, volume_specs, volumes
 from comms_assets.errors import describe
 from comms_assets.progress import Progress, duration
 from comms_assets.sources import LoadStats, Window, build_source
@@ -96,7 +97,7 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     @dg.multi_asset(
         name=f"{api.name}_{kind}",
         specs=build_dlt_asset_specs(build_source(api).with_resources(*names), dlt_pipeline, TRANSLATOR),
-        check_specs=check_specs(api, endpoints),
+        check_specs=[*check_specs(api, endpoints), *volume_specs(api, endpoints)],
         can_subset=True,
         partitions_def=partitions_def(api) if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
@@ -106,10 +107,16 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
                                                              dg.AssetCheckResult]:
+        checks = set(context.selected_asset_check_keys)
+        loaded: dict[dg.AssetKey, dict[str, int]] = collections.defaultdict(dict)  # rows per day, for volumes
         with exclusive(dlt_pipeline, lambda: context.log.info("waiting for another run to release the warehouse")):
             if context.selected_asset_keys:
-                yield from _load(context, api, names, dlt_pipeline, partitioned)
-            yield from evaluate(api, dlt_pipeline, set(context.selected_asset_check_keys))
+                for event in _load(context, api, names, dlt_pipeline, partitioned):
+                    if isinstance(event, dg.AssetMaterialization) and event.partition:
+                        loaded[event.asset_key][event.partition] = event.metadata[ROW_COUNT].value
+                    yield event
+            yield from evaluate(api, dlt_pipeline, {c for c in checks if c.name != VOLUME})
+        yield from volumes(context.instance, checks, loaded)
 
     return load
 

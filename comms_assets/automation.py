@@ -90,15 +90,20 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     message = "; ".join(causes) or context.failure_event.message or "run failed"
     line = f"ALERT comms_assets run {run.run_id} of {run.job_name} failed: {message}"
     context.log.error(line)
+    deliver(line, {"run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags)})
+
+
+def deliver(line: str, details: dict) -> None:
+    """Post an alert to ``COMMS_ALERT_WEBHOOK`` when one is configured. A webhook that fails
+    fails the sensor's tick, so the UI shows it, without the webhook's address."""
     if url := os.environ.get(WEBHOOK_VARIABLE):
-        payload = {"text": line, "run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags)}
         try:
-            response = requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"},
-                                     timeout=10)
+            response = requests.post(url, data=json.dumps({"text": line, **details}),
+                                     headers={"Content-Type": "application/json"}, timeout=10)
             response.raise_for_status()
         except requests.RequestException as exc:  # the webhook's address may hold a token: never show it
             status = exc.response.status_code if exc.response is not None else type(exc).__name__
-            raise AlertNotDelivered(f"the alert for run {run.run_id} did not reach {WEBHOOK_VARIABLE}: {status}") from None
+            raise AlertNotDelivered(f"the alert did not reach {WEBHOOK_VARIABLE}: {status} ({line[:200]})") from None
 
 
 class AlertNotDelivered(RuntimeError):

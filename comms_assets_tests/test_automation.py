@@ -84,10 +84,10 @@ def test_snapshots_refresh_once_a_day_after_three(defs: dg.Definitions) -> None:
 def test_sensors_and_defaults(defs: dg.Definitions) -> None:
     repo = defs.get_repository_def()
     names = {s.name for s in repo.sensor_defs}
-    assert names == {"comms_run_failure_alert", *(f"{a}_catch_up" for a in DAILY_APIS),
-                     *(f"{a}_automation" for a in APIS)}
+    assert names == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert",
+                     *(f"{a}_catch_up" for a in DAILY_APIS), *(f"{a}_automation" for a in APIS)}
     running = {s.name for s in repo.sensor_defs if s.default_status == dg.DefaultSensorStatus.RUNNING}
-    assert running == {"comms_run_failure_alert"}
+    assert running == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert"}  # none calls a vendor
 
 
 def test_run_failure_alert_logs_and_posts_to_the_webhook(sandbox_env: dict[str, str],

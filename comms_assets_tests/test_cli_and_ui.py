@@ -88,13 +88,15 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     nodes = data["assetNodes"]
     assert len(nodes) == 35 and {n["groupName"] for n in nodes} == {"justcall", "ringcentral", "gong", "sendpulse",
                                                                    "lacrm"}
-    assert sum(n["isPartitioned"] for n in nodes) == 9 and sum(n["hasAssetChecks"] for n in nodes) == 34
+    assert sum(n["isPartitioned"] for n in nodes) == 9 and sum(n["hasAssetChecks"] for n in nodes) == 35
     checks = [c for n in data["assetCheckExecutions"] for c in n["assetChecksOrError"]["checks"]]
-    assert len(checks) == 68 and all(c["blocking"] for c in checks)
+    assert len(checks) == 68 + 9 + 35 + 35  # keys, daily volume, freshness, schema drift
+    assert {c["name"] for c in checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
+    assert sum(c["blocking"] for c in checks) == 68
     assert {s["name"] for s in data["schedulesOrError"]["results"]} == {
         "justcall_daily_schedule", "ringcentral_daily_schedule", "gong_daily_schedule", "lacrm_daily_schedule"}
     sensor_types = {s["name"]: s["sensorType"] for s in data["sensorsOrError"]["results"]}
-    assert sensor_types["comms_run_failure_alert"] == "RUN_STATUS"
+    assert sensor_types["comms_run_failure_alert"] == "RUN_STATUS" and "comms_stale_alert" in sensor_types
     assert sensor_types["gong_automation"] == "AUTO_MATERIALIZE" and sensor_types["gong_catch_up"] == "STANDARD"
 
 

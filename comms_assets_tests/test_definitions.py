@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import subprocess
 import sys
 
@@ -41,10 +42,16 @@ def test_35_assets_in_5_groups_with_keys_partitions_and_checks() -> None:
         daily = isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
         assert daily == (key.to_user_string() in DAILY)
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert len(checks) == 68  # uniqueness and not-null for the 34 keyed endpoints
+    names = collections.Counter(name for _, name in checks)
+    # uniqueness and not-null for the 34 keyed endpoints; volume for the 9 dated ones; freshness
+    # and schema drift for all 35
+    assert names == {"primary_key_unique": 34, "primary_key_not_null": 34, "daily_volume": 9,
+                     "freshness_check": 35, "column_schema_change": 35}
     assert ("sendpulse/balance_details", "primary_key_unique") not in checks
-    specs = [spec for assets_def in build_definitions().assets for spec in assets_def.check_specs]
-    assert len(specs) == 68 and all(spec.blocking for spec in specs)
+    assert {key for key, name in checks if name == "daily_volume"} == DAILY
+    blocking = {(s.asset_key.to_user_string(), s.name) for a in build_definitions().assets for s in a.check_specs
+                if s.blocking}
+    assert blocking == {(key, name) for key, name in checks if name.startswith("primary_key")}
 
 
 def test_metadata_names_keys_and_write_disposition() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import timedelta
+import statistics
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
+import responses
+from dagster._core.test_utils import freeze_time
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.conftest import END, FAST_RETRIES
+from comms_assets_tests.conftest import END, FAST_RETRIES, calls_on
 
 PROGRESS = re.compile(r"^(?P<name>[\w/]+): (?P<pages>[\d,]+) pages, (?P<rows>[\d,]+) rows in [\w.]+"
                       r"(?:; (?P<share>\d+)% of \[(?P<start>[\d-]+), (?P<end>[\d-]+)\), about [\w.]+ left)?$")
@@ -70,3 +74,83 @@ def test_a_load_of_many_pages_logs_its_progress_with_the_share_of_the_window_and
                               instance=dg.DagsterInstance.get())
     assert [(c["pages"], c["rows"], c["share"]) for c in progress(snapshot)] == [
         ("1", "500", None), ("2", "1,000", None), ("3", "1,200", None)]
+
+
+def run_of(defs: dg.Definitions, selection, **kwargs) -> dg.ExecuteInProcessResult:
+    """A run of ``selection`` with the definitions' assets and standalone checks, on the instance."""
+    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, resources=defs.resources,
+                          instance=dg.DagsterInstance.get(), raise_on_error=False, **kwargs)
+
+
+def test_a_renamed_and_a_retyped_vendor_field_are_reported_by_the_schema_check_as_warnings(busy_day: Sandbox) -> None:
+    defs = build_definitions()
+    assert run_of(defs, "justcall/users").success
+    reports = []
+    for fault in ({"kind": "rename", "field": "email", "to": "email_address"}, {"kind": "retype", "field": "extension"}):
+        busy_day.faults.clear()
+        busy_day.inject(api="justcall", endpoint="/users", count=99, **fault)
+        changed = run_of(defs, "justcall/users")
+        assert changed.success  # a warning, not a failure
+        [drift] = [e for e in changed.get_asset_check_evaluations() if e.check_name == "column_schema_change"]
+        assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+        reports.append(drift.description)
+    # dlt keeps the old column beside the new name, and adds a variant column for the new type
+    assert reports[0].endswith("Added columns: email_address")
+    assert reports[1].endswith("Added columns: extension__v_text")
+
+
+def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_counts(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    world = World(seed=4, start=END - timedelta(days=8), end=END, counts={"justcall/calls": 8 * 60})
+    days = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in range(8, 0, -1)]
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "v.duckdb"),
+                            "DAGSTER_HOME": str(tmp_path)}.items():
+            monkeypatch.setenv(name, value)
+        usual = [calls_on(sandbox, day) for day in days]
+        sandbox.inject(api="justcall", kind="late", endpoint="/v2.1/calls", after=7, rows=usual[-1] - usual[-1] // 10)
+        defs = build_definitions()
+        tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            asset_selection=[dg.AssetKey(["justcall", "calls"])], tags=tags, instance=dg.DagsterInstance.get())
+    assert result.success  # a warning: the day is loaded as the API gave it
+    [volume] = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_volume"]
+    median = statistics.median(usual[:-1])
+    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
+    assert volume.metadata["low_days"].value == [{"day": days[-1], "rows": usual[-1] // 10,
+                                                  "median_of_previous_days": median, "days_compared": 7}]
+    assert volume.description.startswith(f"{days[-1]}: {usual[-1] // 10} rows, median {median:g}")
+
+
+def test_a_day_left_unloaded_makes_the_asset_stale_at_the_deadline_and_raises_the_alert(
+        busy_day: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Yesterday (END - 1 day) is not loaded: at 05:00 UTC, past the 04:00 deadline, the freshness
+    check fails and the stale alert posts one line; once the day is loaded the check passes."""
+    defs = build_definitions()
+    calls = dg.AssetKey(["justcall", "calls"])
+    fresh = dg.AssetCheckKey(calls, "freshness_check")
+    assert run_of(defs, "justcall/calls", partition_key=f"{END - timedelta(days=2):%Y-%m-%d}").success
+    monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
+    alert = defs.get_repository_def().get_sensor_def("comms_stale_alert")
+    instance = dg.DagsterInstance.get()
+
+    def evaluate_at(moment: datetime) -> dg.AssetCheckEvaluation:
+        with freeze_time(moment):
+            result = run_of(defs, dg.AssetSelection.checks(fresh))
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    before_deadline = evaluate_at(END + timedelta(hours=3))
+    assert before_deadline.passed  # yesterday is not due before 04:00
+    stale = evaluate_at(END + timedelta(hours=5))
+    assert not stale.passed
+    with responses.RequestsMock() as hooks:
+        hooks.post("https://hooks.test/comms")
+        context = dg.build_sensor_context(instance=instance)
+        alert(context)
+        alert(dg.build_sensor_context(instance=instance, cursor=context.cursor))  # once per failed evaluation
+        [posted] = hooks.calls
+    assert json.loads(posted.request.body)["text"].startswith("ALERT comms_assets justcall/calls is stale")
+
+    assert run_of(defs, "justcall/calls", partition_key=f"{END - timedelta(days=1):%Y-%m-%d}").success
+    assert evaluate_at(END + timedelta(hours=5)).passed

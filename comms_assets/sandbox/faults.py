@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["status", "slow", "timeout", "cut", "malformed", "expire_token", "expire_cursor", "shift",
-                    "late", "echo"]
+                    "late", "echo", "rename", "retype"]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 
@@ -29,7 +29,10 @@ class Fault:
       * ``shift``: start the page ``rows`` records early, as if records were inserted meanwhile;
       * ``late``: leave the page's last ``rows`` records out, as if they had not arrived yet;
       * ``echo``: answer ``status`` with a body that repeats the request's ``Authorization``
-        header, as some vendors' error pages repeat what they were sent.
+        header, as some vendors' error pages repeat what they were sent;
+      * ``rename``: every record's field ``field`` arrives as ``to`` (a vendor renamed it);
+      * ``retype``: every record's field ``field`` arrives as text that is no longer a number
+        (``"#125"`` for ``125``), as when a vendor turns an id into a code.
     ``api`` names the API; ``endpoint``, if set, must occur in the request path; the first
     ``after`` matching requests pass untouched.
     """
@@ -43,6 +46,8 @@ class Fault:
     retry_after: int = 1
     delay: float = 2.0
     rows: int = 1
+    field: str = ""
+    to: str = ""
     id: int = 0
     seen: int = 0
     fired: int = 0
@@ -50,6 +55,20 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+    def reshape(self, value: Any) -> Any:
+        """``value`` (a reply's body) with ``field`` renamed or retyped in every object."""
+        if isinstance(value, list):
+            return [self.reshape(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        out = {key: self.reshape(item) for key, item in value.items()}
+        if self.field in out:
+            if self.kind == "rename":
+                out[self.to] = out.pop(self.field)
+            else:
+                out[self.field] = f"#{out[self.field]}"
+        return out
 
     def matches(self, api: str, path: str) -> bool:
         return self.api == api and self.endpoint in path and self.fired < self.count

@@ -142,6 +142,8 @@ class Sandbox:
         request.cursor_expired = bool(fault and fault.kind == "expire_cursor")
         request.late = fault.rows if fault and fault.kind == "late" else 0
         reply = self._answer(api, request)
+        if fault and fault.kind in ("rename", "retype") and reply.status == 200:
+            reply.body = fault.reshape(orjson.loads(reply.payload()))
         if fault and fault.kind == "echo":
             reply = api.error(ApiError(fault.status, f"Rejected Authorization: {headers.get('Authorization')}"))
         if fault and fault.kind == "status":

@@ -1,0 +1,84 @@
+"""Is the data late or has it changed shape? Dagster's own freshness and column-schema checks,
+derived for every asset, and the alert when one finds an asset stale.
+
+* **Freshness**: a daily asset is fresh when its previous day is loaded by 04:00 UTC (two hours
+  after the daily schedule); a snapshot when it is under 26 hours old (refreshed daily at 03:00).
+  ``comms_freshness`` (Dagster's sensor for freshness checks) evaluates them as they come due.
+* **Schema drift**: a column added, removed or retyped between an asset's last two loads (a
+  vendor renamed or retyped a field) is a warning, listing the columns; it blocks nothing.
+* ``comms_stale_alert``: a freshness check that fails raises the run-failure alert's line and
+  webhook (``automation.deliver``), once per failed evaluation.
+
+Freshness checks rather than the newer ``FreshnessPolicy``: each evaluation is an asset-check
+record, which a sensor reads to alert and a test evaluates at a fixed time. Their supersession
+notices are silenced here, so the CLI's output stays about the run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._utils.warnings import BetaWarning, SupersessionWarning
+
+from comms_assets.automation import daily_keys, deliver, snapshot_keys
+from comms_assets.catalog import APIS
+
+DEADLINE = "0 4 * * *"  # UTC: yesterday is expected by then
+SNAPSHOT_MAX_AGE = timedelta(hours=26)
+ALL_DAILY = [key for api in APIS.values() for key in daily_keys(api)]
+ALL_SNAPSHOTS = [key for api in APIS.values() for key in snapshot_keys(api)]
+
+
+def freshness_checks() -> list[dg.AssetChecksDefinition]:
+    with _quiet():
+        return [*dg.build_time_partition_freshness_checks(assets=ALL_DAILY, deadline_cron=DEADLINE, timezone="UTC"),
+                *dg.build_last_update_freshness_checks(assets=ALL_SNAPSHOTS, lower_bound_delta=SNAPSHOT_MAX_AGE)]
+
+
+def drift_checks() -> list[dg.AssetChecksDefinition]:
+    with _quiet():
+        return list(dg.build_column_schema_change_checks(assets=[*ALL_DAILY, *ALL_SNAPSHOTS]))
+
+
+def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    with _quiet():
+        return dg.build_sensor_for_freshness_checks(freshness_checks=checks, name="comms_freshness",
+                                                    minimum_interval_seconds=600,
+                                                    default_status=dg.DefaultSensorStatus.RUNNING)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SupersessionWarning)
+        warnings.simplefilter("ignore", BetaWarning)
+        yield
+
+
+def stale_alert(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    keys = [key for definition in checks for key in definition.check_keys]
+
+    @dg.sensor(name="comms_stale_alert", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Alerts once for each failed freshness check: the asset is stale.")
+    def alert(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        seen = int(context.cursor or 0)
+        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+        failed = sorted((r for r in latest.values() if r.status == AssetCheckExecutionRecordStatus.FAILED
+                         and r.id > seen), key=lambda r: r.id)
+        for record in failed:
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            why = (evaluation.description if evaluation else None) or "not loaded in time"
+            line = f"ALERT comms_assets {record.key.asset_key.to_user_string()} is stale: {why}"
+            context.log.error(line)
+            deliver(line, {"asset": record.key.asset_key.to_user_string(), "check": record.key.name,
+                           "run_id": record.run_id})
+        if failed:
+            context.update_cursor(str(failed[-1].id))
+        return dg.SkipReason(f"{len(failed)} stale asset(s) alerted" if failed else "every checked asset is fresh")
+
+    return alert
