@@ -10,8 +10,9 @@ Per API:
 And one ``comms_run_failure_alert`` sensor for every job: an alert line, and a webhook post when
 ``COMMS_ALERT_WEBHOOK`` is set.
 
-Only the failure alert starts running by itself: the others call the vendors' APIs, so a new
-user switches them on deliberately (in the UI, or with ``dagster schedule start``/``sensor start``).
+Only the failure alert (and health.py's freshness sensors) start running by themselves: the
+others call the vendors' APIs, so a new user switches them on deliberately (in the UI, or with
+``dagster schedule start``/``sensor start``).
 """
 
 import json
