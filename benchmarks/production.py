@@ -23,29 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
-
-import psycopg2
 
 from comms_assets.demo import MATERIALIZE
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, Servers, required
+from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, Servers, new_database, required
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"create database {name}")
-    connection.close()
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 def timed(env: dict[str, str], day: str) -> float:
@@ -61,8 +48,8 @@ def production_env(base: dict[str, str], root: Path, server: str) -> dict[str, s
     home = Path(tempfile.mkdtemp(dir=root))
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     return {**base, "DAGSTER_HOME": str(home), "COMMS_DESTINATION": "postgres",
-            "DESTINATION__POSTGRES__CREDENTIALS": database(server),
-            "DAGSTER_POSTGRES_URL": database(server).replace("postgresql://", "postgresql+psycopg2://")}
+            "DESTINATION__POSTGRES__CREDENTIALS": new_database(server, "bench"),
+            "DAGSTER_POSTGRES_URL": new_database(server, "bench").replace("postgresql://", "postgresql+psycopg2://")}
 
 
 def main() -> None:
@@ -97,7 +84,7 @@ def main() -> None:
                 "in-process DuckDB": lambda: {**base, "DESTINATION__DUCKDB__CREDENTIALS": str(
                     Path(tempfile.mkdtemp(dir=root)) / "bench.duckdb")},
                 "multiprocess PostgreSQL": lambda: production_env(base, root, server),
-                "Celery, 2 workers": lambda: {**celery, "DESTINATION__POSTGRES__CREDENTIALS": database(server)},
+                "Celery, 2 workers": lambda: {**celery, "DESTINATION__POSTGRES__CREDENTIALS": new_database(server, "bench")},
             }
             print(f"one day ({day}) of all 35 endpoints, {sum(sandbox.counts().values()):,} sandbox records "
                   f"in all collections, scale {args.scale}")

@@ -18,8 +18,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg2
 
 POSTGRES_URL = "TEST_POSTGRES_URL"
 REDIS_URL = "TEST_REDIS_URL"
@@ -113,6 +116,17 @@ class Servers:
     @staticmethod
     def _as_postgres(command: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def new_database(server: str, prefix: str = "comms") -> str:
+    """A new, empty database on the PostgreSQL server at ``server``: its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    connection = psycopg2.connect(server)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"create database {name}")
+    connection.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 def required(variable: str) -> str:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
 from comms_assets_tests.conftest import END, FAST_RETRIES, REPO, SANDBOX_COLLECTION, SMALL, cli_env
-from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, free_port, required
+from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, free_port, new_database, required
 from comms_assets_tests.test_partitions import sandbox_days
 
 CLI = [sys.executable, "-m", "dagster"]
@@ -68,24 +67,13 @@ class Deployment:
                 for key in SANDBOX_COLLECTION}
 
 
-def database(server: str) -> str:
-    """A new, empty database on the server: its URL."""
-    name = f"comms_{uuid.uuid4().hex[:12]}"
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"create database {name}")
-    connection.close()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture
 def deployment(tmp_path: Path) -> Deployment:
     server = required(POSTGRES_URL)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    deployed = Deployment(home=home, warehouse=database(server), storage=database(server))
+    deployed = Deployment(home=home, warehouse=new_database(server), storage=new_database(server))
     # README: the storage's tables are created once, before processes that share it start
     subprocess.run([*CLI, "instance", "migrate"], env=deployed.env(), check=True, capture_output=True, timeout=300)
     return deployed
