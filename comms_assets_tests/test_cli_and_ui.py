@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-import socket
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import requests
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
 from comms_assets_tests.conftest import REPO, SANDBOX_COLLECTION, clean_env, cli_env
+from comms_assets_tests.servers import free_port
 
 CLI = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
 
@@ -42,10 +44,18 @@ def test_parallel_runs_share_one_duckdb_file(sandbox: Sandbox, sandbox_env: dict
         assert con.execute("select count(*) from lacrm.notes").fetchone()[0] == 10_050
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until the Dagster webserver on ``port`` answers (failing if ``process`` exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(1)
 
 
 QUERY = """
@@ -71,15 +81,7 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
                                "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "webserver did not start"
-            time.sleep(1)
+        serving(port, server)
         body = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": QUERY}, timeout=60).json()
     finally:
         server.terminate()
@@ -130,6 +132,22 @@ def test_the_main_job_loads_every_endpoint_as_the_sandbox_holds_it(tmp_path: Pat
         expected = sandbox.counts()
     assert printed == {key: expected[collection] for key, collection in SANDBOX_COLLECTION.items()}
     assert "35 endpoints into" in done.stdout
+
+
+def test_dg_dev_serves_the_code_location(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**clean_env(), "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    dev = subprocess.Popen([str(Path(sys.executable).with_name("dg")), "dev", "-h", "127.0.0.1", "-p", str(port)],
+                           cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # dg dev starts a webserver, a daemon and a code server
+    try:
+        serving(port, dev)
+        nodes = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ assetNodes { id } }"},
+                              timeout=60).json()["data"]["assetNodes"]
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=60)
+    assert len(nodes) == 35
 
 
 def test_dg_checks_the_definitions_without_credentials_and_launches_an_asset(
