@@ -17,7 +17,18 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from comms_assets.catalog import APIS, Api, Endpoint
-from comms_assets.checks import ROW_COUNT, VOLUME, check_specs, evaluate, volume_specs, volumes
+from comms_assets.checks import (
+    DRIFT,
+    ROW_COUNT,
+    SCHEMA,
+    VOLUME,
+    check_specs,
+    drift_specs,
+    drifts,
+    evaluate,
+    volume_specs,
+    volumes,
+)
 from comms_assets.errors import describe
 from comms_assets.progress import Progress, duration
 from comms_assets.sources import LoadStats, Window, build_source
@@ -97,7 +108,7 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     @dg.multi_asset(
         name=f"{api.name}_{kind}",
         specs=build_dlt_asset_specs(build_source(api).with_resources(*names), dlt_pipeline, TRANSLATOR),
-        check_specs=[*check_specs(api, endpoints), *volume_specs(api, endpoints)],
+        check_specs=[*check_specs(api, endpoints), *drift_specs(api, endpoints), *volume_specs(api, endpoints)],
         can_subset=True,
         partitions_def=partitions_def(api) if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
@@ -109,13 +120,17 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
                                                              dg.AssetCheckResult]:
         checks = set(context.selected_asset_check_keys)
         loaded: dict[dg.AssetKey, dict[str, int]] = collections.defaultdict(dict)  # rows per day, for volumes
+        schemas: dict[dg.AssetKey, dg.TableSchema] = {}  # the columns as loaded, for drift
         with exclusive(dlt_pipeline, lambda: context.log.info("waiting for another run to release the warehouse")):
             if context.selected_asset_keys:
                 for event in _load(context, api, names, dlt_pipeline, partitioned):
+                    schema = event.metadata[SCHEMA]
+                    schemas[event.asset_key] = getattr(schema, "schema", schema)  # a value, or the schema itself
                     if isinstance(event, dg.AssetMaterialization) and event.partition:
                         loaded[event.asset_key][event.partition] = event.metadata[ROW_COUNT].value
                     yield event
-            yield from evaluate(api, dlt_pipeline, {c for c in checks if c.name != VOLUME})
+            yield from evaluate(api, dlt_pipeline, {c for c in checks if c.name not in (VOLUME, DRIFT)})
+        yield from drifts(context.instance, context.run_id, checks, schemas)
         yield from volumes(context.instance, checks, loaded)
 
     return load

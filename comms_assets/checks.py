@@ -3,6 +3,10 @@
 * Primary keys, for every keyed endpoint, in the warehouse by SQL (unique, not null): blocking,
   so a duplicate or null key fails the run and ``dagster asset materialize`` exits non-zero. The
   table is checked whole, not per partition: merging promises uniqueness table-wide.
+* Schema drift, for every endpoint: columns added (a renamed field, or the variant column dlt
+  makes for a retyped one), removed or retyped since the asset's previous load warn, listing
+  them. In the step rather than as a separate check op: Dagster leaves an unpartitioned check op
+  out of partitioned runs, so the daily loads would never be compared.
 * Daily volume, for every dated endpoint: a day that loaded under a quarter of the median of its
   previous 14 days (5 at least, from the partitions' reported row counts) warns, naming the day
   and both counts. An outage or a vendor's silent filter change shows here; it blocks nothing.
@@ -22,9 +26,11 @@ from comms_assets.warehouse import column
 UNIQUE = "primary_key_unique"
 NOT_NULL = "primary_key_not_null"
 VOLUME = "daily_volume"
+DRIFT = "column_schema_change"
 EXAMPLES = 5
 VOLUME_DAYS, VOLUME_MIN_DAYS, VOLUME_FLOOR = 14, 5, 0.25
 ROW_COUNT = "dagster/partition_row_count"
+SCHEMA = "dagster/column_schema"
 
 
 def check_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:
@@ -35,6 +41,40 @@ def check_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:
         for e in endpoints if e.primary_key
         for name, text in ((UNIQUE, "No two rows share the key ({})."), (NOT_NULL, "No key column ({}) is null."))
     ]
+
+
+def drift_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(DRIFT, asset=dg.AssetKey([api.name, e.name]), blocking=False,
+                              description="No column added, removed or retyped since the previous load.")
+            for e in endpoints]
+
+
+def drifts(instance: dg.DagsterInstance, run_id: str, checks: set[dg.AssetCheckKey],
+           schemas: Mapping[dg.AssetKey, dg.TableSchema]) -> Iterator[dg.AssetCheckResult]:
+    """The selected drift checks: this run's column schema against the latest earlier run's."""
+    for check in sorted((c for c in checks if c.name == DRIFT), key=lambda c: c.asset_key.to_user_string()):
+        new, old = schemas.get(check.asset_key), _previous_schema(instance, check.asset_key, run_id)
+        if new is None or old is None:
+            yield dg.AssetCheckResult(asset_key=check.asset_key, check_name=DRIFT, passed=True,
+                                      description="no earlier load to compare with")
+            continue
+        before, after = {c.name: c.type for c in old.columns}, {c.name: c.type for c in new.columns}
+        added, removed = sorted(after.keys() - before.keys()), sorted(before.keys() - after.keys())
+        retyped = {n: f"{before[n]} -> {after[n]}" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]}
+        parts = [f"Added columns: {', '.join(added)}" if added else "",
+                 f"Removed columns: {', '.join(removed)}" if removed else "",
+                 f"Retyped columns: {', '.join(f'{n} ({t})' for n, t in retyped.items())}" if retyped else ""]
+        yield dg.AssetCheckResult(asset_key=check.asset_key, check_name=DRIFT, passed=not any(parts),
+                                  severity=dg.AssetCheckSeverity.WARN, description="; ".join(p for p in parts if p) or None,
+                                  metadata={"added": added, "removed": removed, "retyped": dg.MetadataValue.json(retyped)})
+
+
+def _previous_schema(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> dg.TableSchema | None:
+    for record in instance.fetch_materializations(key, limit=100).records:  # newest first
+        if record.run_id != run_id and record.asset_materialization:
+            value = record.asset_materialization.metadata.get(SCHEMA)
+            return value.schema if value is not None else None
+    return None
 
 
 def volume_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:

@@ -20,7 +20,7 @@ def build_definitions() -> dg.Definitions:
     freshness = health.freshness_checks()
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*freshness, *health.drift_checks()],
+        asset_checks=freshness,
         jobs=jobs,
         schedules=schedules,
         sensors=[*sensors, health.freshness_sensor(freshness), health.stale_alert(freshness)],

@@ -1,11 +1,9 @@
-"""Is the data late or has it changed shape? Dagster's own freshness and column-schema checks,
-derived for every asset, and the alert when one finds an asset stale.
+"""Is the data late? Dagster's own freshness checks, derived for every asset, and the alert when
+one finds an asset stale (schema drift and volume are checked in the load's step: checks.py).
 
 * **Freshness**: a daily asset is fresh when its previous day is loaded by 04:00 UTC (two hours
   after the daily schedule); a snapshot when it is under 26 hours old (refreshed daily at 03:00).
   ``comms_freshness`` (Dagster's sensor for freshness checks) evaluates them as they come due.
-* **Schema drift**: a column added, removed or retyped between an asset's last two loads (a
-  vendor renamed or retyped a field) is a warning, listing the columns; it blocks nothing.
 * ``comms_stale_alert``: a freshness check that fails raises the run-failure alert's line and
   webhook (``automation.deliver``), once per failed evaluation.
 
@@ -23,7 +21,7 @@ from datetime import timedelta
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._utils.warnings import BetaWarning, SupersessionWarning
+from dagster._utils.warnings import SupersessionWarning
 
 from comms_assets.automation import daily_keys, deliver, snapshot_keys
 from comms_assets.catalog import APIS
@@ -40,11 +38,6 @@ def freshness_checks() -> list[dg.AssetChecksDefinition]:
                 *dg.build_last_update_freshness_checks(assets=ALL_SNAPSHOTS, lower_bound_delta=SNAPSHOT_MAX_AGE)]
 
 
-def drift_checks() -> list[dg.AssetChecksDefinition]:
-    with _quiet():
-        return list(dg.build_column_schema_change_checks(assets=[*ALL_DAILY, *ALL_SNAPSHOTS]))
-
-
 def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
     with _quiet():
         return dg.build_sensor_for_freshness_checks(freshness_checks=checks, name="comms_freshness",
@@ -56,7 +49,6 @@ def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinit
 def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SupersessionWarning)
-        warnings.simplefilter("ignore", BetaWarning)
         yield
 
 

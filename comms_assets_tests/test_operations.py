@@ -95,8 +95,16 @@ def test_a_renamed_and_a_retyped_vendor_field_are_reported_by_the_schema_check_a
         assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
         reports.append(drift.description)
     # dlt keeps the old column beside the new name, and adds a variant column for the new type
-    assert reports[0].endswith("Added columns: email_address")
-    assert reports[1].endswith("Added columns: extension__v_text")
+    assert reports == ["Added columns: email_address", "Added columns: extension__v_text"]
+
+    # daily partitions too: each day's load is compared with the previous day's
+    busy_day.faults.clear()
+    assert run_of(defs, "justcall/calls", partition_key=f"{END - timedelta(days=3):%Y-%m-%d}").success
+    busy_day.inject(api="justcall", endpoint="/calls", count=99, kind="rename", field="agent_name", to="agent")
+    renamed = run_of(defs, "justcall/calls", partition_key=f"{END - timedelta(days=2):%Y-%m-%d}")
+    assert renamed.success
+    [drift] = [e for e in renamed.get_asset_check_evaluations() if e.check_name == "column_schema_change"]
+    assert not drift.passed and drift.description == "Added columns: agent"
 
 
 def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_counts(

@@ -60,7 +60,7 @@ def test_checks_run_with_the_load_and_pass(sandbox: Sandbox, sandbox_env: dict[s
     result = run("lacrm/contact_events")
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {"primary_key_unique": True, "primary_key_not_null": True}
+    assert evaluations == {"primary_key_unique": True, "primary_key_not_null": True, "column_schema_change": True}
     assert rows(sandbox_env, "select count(*) from lacrm.contact_events") == sandbox.counts()["lacrm/contact_events"]
 
 
