@@ -57,7 +57,7 @@ class CommsTranslator(DagsterDltTranslator):
             automation_condition=None if endpoint.partitioned else SNAPSHOT_REFRESH,
         ).merge_attributes(
             metadata={
-                "dagster/column_schema": column_schema(endpoint),
+                SCHEMA: column_schema(endpoint),
                 "comms/http_call": endpoint.http_call,
                 "comms/primary_key": ", ".join(endpoint.primary_key) or "(none: snapshot)",
                 "comms/write_disposition": endpoint.write_disposition,
@@ -195,9 +195,9 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
         if repeated:
             context.log.warning(f"{api.name}/{table}: {repeated} key(s) came on more than one page in this load "
                                 "(records moving between pages, or paging that does not progress); stored once each")
-        schema = (result.metadata or {}).get("dagster/column_schema")  # dagster-dlt's, from dlt's schema
+        schema = (result.metadata or {}).get(SCHEMA)  # dagster-dlt's, from dlt's schema
         metadata = {**(result.metadata or {}), "rows_loaded": loaded.get(table, 0),
-                    "dagster/column_schema": column_schema(api.endpoint(table), schema),
+                    SCHEMA: column_schema(api.endpoint(table), schema),
                     "comms/requests": stats.requests[table], "comms/elapsed_s": elapsed,
                     **({} if repeated is None else {"comms/repeated_keys": repeated}),
                     "dagster/row_count": totals[table], "dagster/table_name": f"{dlt_pipeline.dataset_name}.{table}"}
@@ -210,7 +210,7 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
             day = days.time_window_for_partition_key(key)
             rows = stats.rows_by_day[(table, key)]
             yield dg.AssetMaterialization(asset_key=result.asset_key, partition=key, metadata={
-                **metadata, "rows_loaded": rows, "dagster/partition_row_count": rows,
+                **metadata, "rows_loaded": rows, ROW_COUNT: rows,
                 "comms/commit_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
 
 

@@ -70,11 +70,18 @@ def drifts(instance: dg.DagsterInstance, run_id: str, checks: set[dg.AssetCheckK
 
 
 def _previous_schema(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> dg.TableSchema | None:
-    for record in instance.fetch_materializations(key, limit=100).records:  # newest first
-        if record.run_id != run_id and record.asset_materialization:
-            value = record.asset_materialization.metadata.get(SCHEMA)
-            return value.schema if value is not None else None
-    return None
+    """The column schema of the newest materialization from another run: paged, since a long range
+    run writes one materialization per day."""
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(key, limit=100, cursor=cursor)  # newest first
+        for record in page.records:
+            if record.run_id != run_id and record.asset_materialization:
+                value = record.asset_materialization.metadata.get(SCHEMA)
+                return value.schema if value is not None else None
+        if not page.has_more:
+            return None
+        cursor = page.cursor
 
 
 def volume_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:
