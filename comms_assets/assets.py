@@ -126,8 +126,9 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
                 for event in _load(context, api, names, dlt_pipeline, partitioned):
                     schema = event.metadata[SCHEMA]
                     schemas[event.asset_key] = getattr(schema, "schema", schema)  # a value, or the schema itself
-                    if isinstance(event, dg.AssetMaterialization) and event.partition:
-                        loaded[event.asset_key][event.partition] = event.metadata[ROW_COUNT].value
+                    if day := getattr(event, "partition", None) or (context.partition_key if partitioned else None):
+                        rows = event.metadata[ROW_COUNT]
+                        loaded[event.asset_key][day] = getattr(rows, "value", rows)  # a value, or the number
                     yield event
             yield from evaluate(api, dlt_pipeline, {c for c in checks if c.name not in (VOLUME, DRIFT)})
         yield from drifts(context.instance, context.run_id, checks, schemas)
@@ -204,14 +205,19 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
         if keys is None:
             yield result._replace(metadata=metadata)
             continue
-        # One materialization per day, each with its own rows.
+        # One materialization per day, each with its own rows. A run of one day reports it as the
+        # step's output, so that assets downstream in the same run (the dbt models) follow; in a
+        # range, each day is reported as it commits, and the models update in a run of their own.
         days = context.assets_def.partitions_def
         for key in keys:
             day = days.time_window_for_partition_key(key)
             rows = stats.rows_by_day[(table, key)]
-            yield dg.AssetMaterialization(asset_key=result.asset_key, partition=key, metadata={
-                **metadata, "rows_loaded": rows, ROW_COUNT: rows,
-                "comms/commit_rows_loaded": loaded.get(table, 0), "comms/window": _window_text(day.start, day.end)})
+            of_day = {**metadata, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table, 0),
+                      "comms/window": _window_text(day.start, day.end)}
+            if context.partition_keys == [key]:
+                yield result._replace(metadata=of_day)
+            else:
+                yield dg.AssetMaterialization(asset_key=result.asset_key, partition=key, metadata=of_day)
 
 
 def table_rows(dlt_pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:

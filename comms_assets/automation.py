@@ -7,12 +7,14 @@ Per API:
   a few per tick, e.g. after downtime;
 * ``<api>_automation`` sensor: evaluates the snapshot assets' automation condition (``on_cron`` at
   03:00 UTC, set in ``assets.py``), Dagster's sensor-driven replacement for a schedule.
-And one ``comms_run_failure_alert`` sensor for every job: an alert line, and a webhook post when
+And for all of them: ``comms_automation``, which updates the unified layer's models (their
+``eager`` condition, set in ``unified.py``) when their inputs are loaded, so the daily schedules'
+runs reach them; ``comms_run_failure_alert`` for every job: an alert line, and a webhook post when
 ``COMMS_ALERT_WEBHOOK`` is set.
 
-Only the failure alert (and health.py's freshness sensors) start running by themselves: the
-others call the vendors' APIs, so a new user switches them on deliberately (in the UI, or with
-``dagster schedule start``/``sensor start``).
+Only the comms automation, the failure alert (and health.py's freshness sensors) start running
+by themselves: the others call the vendors' APIs, so a new user switches them on deliberately
+(in the UI, or with ``dagster schedule start``/``sensor start``).
 """
 
 import json
@@ -25,6 +27,7 @@ import requests
 
 from comms_assets.assets import API_TAG, partitions_def
 from comms_assets.catalog import APIS, Api
+from comms_assets.unified import GROUP
 
 SCHEDULE_HOUR = 2  # UTC; the previous day is loaded two hours after it closes
 CATCH_UP_DAYS = 30  # how far back the catch-up sensor looks for missing days
@@ -113,7 +116,10 @@ class AlertNotDelivered(RuntimeError):
 
 def automation() -> tuple[list, list, list]:
     """(jobs, schedules, sensors) for every API."""
-    jobs, schedules, sensors = [], [], [run_failure_alert]
+    comms = dg.AutomationConditionSensorDefinition(
+        "comms_automation", target=dg.AssetSelection.groups(GROUP), minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING)  # reads the warehouse only, never a vendor
+    jobs, schedules, sensors = [], [], [run_failure_alert, comms]
     for api in APIS.values():
         if daily_keys(api):
             job = daily_job(api)

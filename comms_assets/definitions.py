@@ -7,7 +7,7 @@ import os
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from comms_assets import health, warehouse
+from comms_assets import health, unified, warehouse
 from comms_assets.assets import WAREHOUSE_TAGS, api_assets
 from comms_assets.automation import automation
 from comms_assets.catalog import APIS
@@ -15,7 +15,7 @@ from comms_assets.resources import credential_resources
 
 
 def build_definitions() -> dg.Definitions:
-    assets = [multi_asset for api in APIS.values() for multi_asset in api_assets(api)]
+    assets = [*(multi_asset for api in APIS.values() for multi_asset in api_assets(api)), *unified.dbt_layer()]
     jobs, schedules, sensors = automation()
     freshness = health.freshness_checks()
     return dg.Definitions(
@@ -24,7 +24,7 @@ def build_definitions() -> dg.Definitions:
         jobs=jobs,
         schedules=schedules,
         sensors=[*sensors, health.freshness_sensor(freshness), health.stale_alert(freshness)],
-        resources={"dlt": DagsterDltResource(), **credential_resources()},
+        resources={"dlt": DagsterDltResource(), "dbt": unified.dbt_resource(), **credential_resources()},
         executor=executor(),
     )
 

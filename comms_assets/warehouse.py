@@ -19,9 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import dlt
+from dlt.common.configuration import resolve_configuration
 from dlt.common.destination import Destination
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 DEFAULT_DUCKDB = "data/comms.duckdb"
 DUCKDB_MEMORY_LIMIT = "160MB"
@@ -91,6 +93,19 @@ def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: 
             yield
         finally:
             client.execute_sql("select pg_advisory_unlock(%s)", key)
+
+
+def dbt_environment() -> dict[str, str]:
+    """What the dbt profile (``dbt_project/profiles.yml``) reads: the warehouse dlt loads into."""
+    if is_duckdb():
+        return {"COMMS_DBT_TARGET": "duckdb", "COMMS_DBT_DUCKDB_PATH": str(duckdb_path()),
+                "COMMS_DBT_DUCKDB_MEMORY_LIMIT": str(duckdb_settings()["memory_limit"])}
+    if os.environ["COMMS_DESTINATION"] != "postgres":
+        raise ValueError(f"the dbt layer runs on DuckDB or PostgreSQL, not {os.environ['COMMS_DESTINATION']}")
+    credentials = resolve_configuration(PostgresCredentials(), sections=("destination", "postgres"))
+    return {"COMMS_DBT_TARGET": "postgres", "COMMS_DBT_PG_HOST": credentials.host,
+            "COMMS_DBT_PG_PORT": str(credentials.port), "COMMS_DBT_PG_USER": credentials.username,
+            "COMMS_DBT_PG_PASSWORD": str(credentials.password or ""), "COMMS_DBT_PG_DATABASE": credentials.database}
 
 
 def pipeline(name: str, dataset: str) -> dlt.Pipeline:

@@ -46,12 +46,14 @@ BASE_COUNTS: dict[str, int] = {
     "lacrm/notes": 900,
     "lacrm/teams": 4,
     "lacrm/events": 500,
+    "company/customers": 500,
 }
 
 FIRST_NAMES = ["Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
                "Kemi", "Liam", "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara"]
 LAST_NAMES = ["Adams", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito",
               "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Patel", "Rossi"]
+COMPANY_DOMAIN = "northwind.example"  # the one company whose people use every system
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne"]
 
 
@@ -149,6 +151,67 @@ class World:
     def pick(self, collection: str, rng: Rand) -> int:
         """Index of a random existing record of another collection (keeps references valid)."""
         return rng.randrange(self.count(collection))
+
+    def employee(self, i: int) -> Employee:
+        """Person ``i`` of the company: the same person, with one work email, in every system that
+        has them (JustCall user ``i``, Gong user ``i``, LACRM user ``i``)."""
+        first, last = FIRST_NAMES[i % len(FIRST_NAMES)], LAST_NAMES[(i + i // len(FIRST_NAMES)) % len(LAST_NAMES)]
+        clash = i // (len(FIRST_NAMES) * len(LAST_NAMES))  # names repeat only in very large worlds
+        return Employee(first, last, f"{first}.{last}{clash or ''}@{COMPANY_DOMAIN}".lower())
+
+    def customer(self, i: int) -> Customer:
+        """Customer ``i``: JustCall contact ``i``, LACRM contact ``i - lacrm_offset()``, and the other
+        end of many calls, with the gaps real CRMs have (a missing email or phone, an old number)."""
+        r = self.rng("company/customers", i)
+        first, last = person(r)
+        return Customer(first, last, phone(r), email(first, last, i), r.random())
+
+    def lacrm_offset(self) -> int:
+        """LACRM's contacts are customers ``offset..``: the later part of JustCall's and beyond."""
+        return self.count("justcall/contacts") * 3 // 8
+
+
+@dataclass(frozen=True)
+class Employee:
+    first: str
+    last: str
+    email: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}"
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer as the company knows them; ``luck`` in [0, 1) decides which gaps they have."""
+
+    first: str
+    last: str
+    phone: str
+    email: str
+    luck: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}"
+
+    @property
+    def justcall_email(self) -> str:
+        return "" if self.luck < 0.1 else self.email  # one in ten never gave JustCall an email
+
+    @property
+    def lacrm_phones(self) -> list[str]:
+        """None for one in ten; an old number for one in twenty; written as people type them."""
+        if self.luck >= 0.9:
+            return []
+        number = self.phone if self.luck < 0.85 else self.phone[:-4] + f"{(int(self.phone[-4:]) + 1) % 10_000:04d}"
+        national = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+        return [national if self.luck < 0.6 else f"+1 {number[2:5]}-{number[5:8]}-{number[8:]}"]
+
+    @property
+    def lacrm_email(self) -> str:
+        return self.email.capitalize() if self.luck < 0.3 else self.email
 
 
 def person(rng: Rand) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from comms_assets.sandbox.data import digits, email, person, phone
+from comms_assets.sandbox.data import COMPANY_DOMAIN, digits, phone
 from comms_assets.sandbox.protocol import Api, ApiError, Limit, Reply, Request, page_slice, parse_instant
 
 PAGE_SIZE = 100
@@ -108,8 +108,9 @@ class Gong(Api):
 
     def user(self, i: int) -> dict:
         r = self.world.rng("gong/users", i)
-        first, last = person(r)
-        return {"id": digits(self.world.seed, "gong/users", i), "emailAddress": email(first, last, i, "gong.example"),
+        employee = self.world.employee(i)
+        first, last = employee.first, employee.last
+        return {"id": digits(self.world.seed, "gong/users", i), "emailAddress": gong_email(i, employee.email),
                 "created": (self.world.start - timedelta(days=200 + i)).isoformat(), "active": r.random() < 0.9,
                 "firstName": first, "lastName": last, "title": r.choice(["AE", "SDR", "CSM", "Sales Manager"]),
                 "phoneNumber": phone(r), "managerId": digits(self.world.seed, "gong/users", i // 8),
@@ -137,9 +138,14 @@ class Gong(Api):
         r = self.world.rng("gong/calls/parties", i)
         parties = []
         for n in range(r.randrange(2, 5)):
-            first, last = person(r)
             internal = n == 0
-            parties.append({"id": str(n + 1), "emailAddress": email(first, last, n), "name": f"{first} {last}",
+            if internal:
+                user = self.user(int(meta["primaryUserId"]) - int(digits(self.world.seed, "gong/users", 0)))
+                address, name = user["emailAddress"], f"{user['firstName']} {user['lastName']}"
+            else:
+                customer = self.world.customer(self.world.pick("company/customers", r))
+                address, name = customer.email, customer.name
+            parties.append({"id": str(n + 1), "emailAddress": address, "name": name,
                             "title": None, "userId": meta["primaryUserId"] if internal else None,
                             "speakerId": str(r.getrandbits(32)), "affiliation": "Internal" if internal else "External",
                             "methods": ["Invitee"]})
@@ -173,6 +179,14 @@ class Gong(Api):
                 "answers": [{"questionId": str(card * 10 + q), "questionRevisionId": "1", "isOverall": q == 0,
                              "score": r.randrange(1, 6), "answerText": None, "notApplicable": False}
                             for q in range(3)]}
+
+
+def gong_email(i: int, address: str) -> str:
+    """Gong users are the company's people, but one in eight is an agency's contractor (an address
+    no other system has), and one in five typed the address capitalised."""
+    if i % 8 == 7:
+        return address.replace(f"@{COMPANY_DOMAIN}", "@agency.example")
+    return address[0].upper() + address[1:] if i % 5 == 4 else address
 
 
 def _cursor(offset: int, fingerprint: int) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from comms_assets.sandbox.data import email, person, phone
+from comms_assets.sandbox.data import phone
 from comms_assets.sandbox.protocol import (
     Api,
     ApiError,
@@ -139,8 +139,8 @@ class JustCall(Api):
 
     def user(self, i: int) -> dict:
         r = self.world.rng("justcall/users", i)
-        first, last = person(r)
-        return {"id": 1001 + i, "name": f"{first} {last}", "email": email(first, last, i, "justcall.example"),
+        employee = self.world.employee(i)
+        return {"id": 1001 + i, "name": employee.name, "email": employee.email,
                 "role": r.choice(["agent", "agent", "supervisor", "admin"]), "extension": 101 + i,
                 "timezone": r.choice(["America/New_York", "Europe/London", "Asia/Kolkata"]),
                 "available": r.random() < 0.7, "on_call": r.random() < 0.2,
@@ -158,10 +158,10 @@ class JustCall(Api):
 
     def contact(self, i: int) -> dict:
         r = self.world.rng("justcall/contacts", i)
-        first, last = person(r)
+        customer = self.world.customer(i)
         created = self.world.start - timedelta(days=r.randrange(1, 400))
-        return {"id": 20001 + i, "first_name": first, "last_name": last, "contact_number": phone(r),
-                "email": email(first, last, i), "company": r.choice(["Acme", "Globex", "Initech", ""]),
+        return {"id": 20001 + i, "first_name": customer.first, "last_name": customer.last,
+                "contact_number": customer.phone, "email": customer.justcall_email, "company": r.choice(["Acme", "Globex", "Initech", ""]),
                 "notes": "", "other_phones": [], "created_at": created.strftime(ACCOUNT_FMT),
                 "last_updated_at": (created + timedelta(days=r.randrange(0, 30))).strftime(ACCOUNT_FMT)}
 
@@ -170,14 +170,16 @@ class JustCall(Api):
         r = w.rng("justcall/calls", i)
         at = w.instant("justcall/calls", i)
         agent = self.user(w.pick("justcall/users", r))
-        first, last = person(r)
+        customer = w.customer(w.pick("company/customers", r))
+        number = customer.phone if r.random() < 0.85 else phone(r)  # some callers are no customer
         stamp = at.isoformat()
         day, clock = stamp[:10], stamp[11:19]
         kind = r.choice(["answered", "answered", "answered", "missed", "voicemail"])
         talk = r.randrange(20, 1800) if kind == "answered" else 0
         ring = r.randrange(2, 30)
-        return {"id": 3_000_001 + i, "call_sid": f"CA{r.getrandbits(64):016x}", "contact_number": phone(r),
-                "contact_name": f"{first} {last}", "contact_email": email(first, last, i),
+        return {"id": 3_000_001 + i, "call_sid": f"CA{r.getrandbits(64):016x}", "contact_number": number,
+                "contact_name": customer.name if number == customer.phone else "",
+                "contact_email": customer.justcall_email if number == customer.phone else "",
                 "agent_id": agent["id"], "agent_name": agent["name"], "agent_email": agent["email"],
                 "justcall_number": agent["owned_numbers"][0],
                 "call_date": day, "call_time": clock, "call_user_date": day, "call_user_time": clock,
@@ -196,7 +198,8 @@ class JustCall(Api):
         agent = self.user(w.pick("justcall/users", r))
         stamp = at.isoformat()
         day, clock = stamp[:10], stamp[11:19]
-        return {"id": 8_000_001 + i, "contact_number": phone(r), "justcall_number": agent["owned_numbers"][0],
+        customer = w.customer(w.pick("company/customers", r))
+        return {"id": 8_000_001 + i, "contact_number": customer.phone, "justcall_number": agent["owned_numbers"][0],
                 "agent_id": agent["id"], "sms_date": day, "sms_time": clock, "sms_user_date": day,
                 "sms_user_time": clock,
                 "direction": r.choice(["Incoming", "Outgoing"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from comms_assets.sandbox.data import digits, email, person, phone
+from comms_assets.sandbox.data import digits
 from comms_assets.sandbox.protocol import Api, ApiError, Limit, Reply, Request, page_slice
 
 MAX_RESULTS = 10_000
@@ -185,9 +185,9 @@ class Lacrm(Api):
         return at.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
     def user(self, i: int) -> dict:
-        first, last = person(self.world.rng("lacrm/users", i))
-        return {"UserId": self._id("lacrm/users", i), "FirstName": first, "LastName": last,
-                "Email": email(first, last, i, "lacrm.example"), "Timezone": "UTC"}
+        employee = self.world.employee(i)
+        return {"UserId": self._id("lacrm/users", i), "FirstName": employee.first, "LastName": employee.last,
+                "Email": employee.email, "Timezone": "UTC"}
 
     def team(self, i: int) -> dict:
         users = self.world.count("lacrm/users")
@@ -197,13 +197,14 @@ class Lacrm(Api):
 
     def contact(self, i: int) -> dict:
         r = self.world.rng("lacrm/contacts", i)
-        first, last = person(r)
+        customer = self.world.customer(i + self.world.lacrm_offset())
         created = self.world.start - timedelta(days=r.randrange(1, 500), seconds=r.randrange(86400))
         return {"ContactId": self._id("lacrm/contacts", i), "IsCompany": False, "CompanyId": None,
                 "AssignedTo": int(self._id("lacrm/users", self.world.pick("lacrm/users", r))),
-                "Name": {"Salutation": "", "FirstName": first, "MiddleName": "", "LastName": last, "Suffix": ""},
-                "Email": [{"Text": email(first, last, i), "Type": "Work"}],
-                "Phone": [{"Text": phone(r), "Type": "Mobile"}], "Address": [], "Website": [],
+                "Name": {"Salutation": "", "FirstName": customer.first, "MiddleName": "", "LastName": customer.last,
+                         "Suffix": ""},
+                "Email": [{"Text": customer.lacrm_email, "Type": "Work"}],
+                "Phone": [{"Text": number, "Type": "Mobile"} for number in customer.lacrm_phones], "Address": [], "Website": [],
                 "DateCreated": self._stamp(created), "LastUpdate": self._stamp(created + timedelta(days=3)),
                 "Lead Source": r.choice(["Referral", "Website", "Event"])}
 

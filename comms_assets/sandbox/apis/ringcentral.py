@@ -173,15 +173,18 @@ class RingCentral(Api):
         r = w.rng(collection, i)
         rid = ("A" if collection.endswith("active_calls") else "") + digits(w.seed, collection, i, 12)
         at = w.instant(collection, i) if collection.endswith("call_log") else w.end - timedelta(minutes=i + 1)
-        caller, callee = person(r), person(r)
+        customer = w.customer(w.pick("company/customers", r))
+        outside = {"phoneNumber": customer.phone if r.random() < 0.85 else phone(r), "name": customer.name}
+        inside = {"phoneNumber": phone(w.rng("ringcentral/main_number", 0)), "name": " ".join(person(r))}
+        inbound = r.random() < 0.5
         result = r.choice(["Accepted", "Accepted", "Missed", "Voicemail"])
         return {"id": rid, "uri": self._uri("call-log", rid), "sessionId": str(r.getrandbits(40)),
                 "telephonySessionId": f"s-{r.getrandbits(64):x}", "startTime": _rc_time(at),
                 "duration": r.randrange(5, 1800) if result == "Accepted" else 0, "type": "Voice",
-                "direction": r.choice(["Inbound", "Outbound"]), "action": r.choice(["Phone Call", "VoIP Call"]),
+                "direction": "Inbound" if inbound else "Outbound", "action": r.choice(["Phone Call", "VoIP Call"]),
                 "result": result,
-                "from": {"phoneNumber": phone(r), "name": " ".join(caller), "location": "San Mateo, CA"},
-                "to": {"phoneNumber": phone(r), "name": " ".join(callee)}}
+                "from": {**(outside if inbound else inside), "location": "San Mateo, CA"},
+                "to": inside if inbound else outside}
 
     def active_call(self, i: int) -> dict:
         return self.call_record(i, "ringcentral/active_calls")

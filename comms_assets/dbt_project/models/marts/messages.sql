@@ -1,0 +1,16 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='day') }}
+
+select
+    texts.source || ':' || texts.source_id as message_key,
+    texts.source,
+    texts.source_id,
+    texts.sent_at,
+    cast(texts.sent_at as date) as day,
+    texts.direction,
+    texts.external_number,
+    texts.own_number,
+    users.email as person_email,
+    texts.delivery_status
+from {{ ref('stg_justcall__sms') }} as texts
+left join {{ ref('stg_justcall__users') }} as users on users.user_id = texts.user_id
+where {{ in_window('texts.sent_at') }}

@@ -1,0 +1,159 @@
+"""The unified layer: the dbt project in ``dbt_project/`` as Dagster assets of the ``comms`` group.
+
+dagster-dbt turns each model into an asset and each dbt test into an asset check (error-severity
+tests, the keys and the reconciliations, are blocking). The models' dependencies on the raw assets
+come from the dbt sources, which are generated from the catalog (``sources_yaml``), so the
+lineage is exactly what each model reads. Models downstream of a dated endpoint follow the daily
+partitions: a run for some days passes them as ``min_date``/``max_date`` and the incremental
+models rebuild exactly those days.
+"""
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import using_dagster_dev
+
+from comms_assets import warehouse
+from comms_assets.assets import POOL, WAREHOUSE_TAGS, partitions_def
+from comms_assets.catalog import APIS
+
+GROUP = "comms"
+PROJECT_DIR = Path(__file__).parent / "dbt_project"
+SOURCES = PROJECT_DIR / "models" / "staging" / "_sources.yml"
+# Every API's days start together unless configured otherwise: the layer's days start with the earliest.
+DAYS = min((partitions_def(api) for api in APIS.values()), key=lambda days: days.start)
+
+project = DbtProject(project_dir=PROJECT_DIR)
+
+
+def sources_yaml() -> str:
+    """The dbt sources: one per API (its dataset), a table per endpoint, each naming the Dagster
+    asset that loads it, with the catalog's column descriptions. (Nested lists, which dlt loads
+    into child tables, are read through their parent's source: the ``nested`` macro.)"""
+    sources = []
+    for api in APIS.values():
+        tables = []
+        for endpoint in api.endpoints:
+            asset = {"dagster": {"asset_key": [api.name, endpoint.name]}}
+            columns = [{"name": warehouse.column(path), "description": text}
+                       for path, (_, text) in endpoint.described.items()]
+            tables.append({"name": endpoint.name, "description": endpoint.description, "meta": asset,
+                           "columns": columns})
+        sources.append({"name": api.name, "schema": api.name, "description": f"{api.title}, as dlt loads it.",
+                        "tables": tables})
+    header = "# Generated from comms_assets/catalog by comms_assets/unified.py: do not edit.\n"
+    return header + yaml.safe_dump({"version": 2, "sources": sources}, sort_keys=False, width=120)
+
+
+def prepare() -> None:
+    """Write the sources and parse the project into its manifest (``make install`` runs this).
+
+    Both files are written aside and moved into place: processes that load the definitions at
+    once (a run's step processes) may all prepare, and none reads a half-written file.
+    """
+    text = sources_yaml()
+    if not SOURCES.exists() or SOURCES.read_text() != text:
+        partial = SOURCES.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text)
+        partial.replace(SOURCES)
+    aside = Path("target", f"prepare-{os.getpid()}")
+    dbt_resource().cli(["parse", "--quiet"], target_path=aside).wait()
+    (PROJECT_DIR / aside / "manifest.json").replace(project.manifest_path)
+    shutil.rmtree(PROJECT_DIR / aside, ignore_errors=True)
+
+
+def prepare_if_needed() -> None:
+    """A fresh clone, a changed catalog and ``dagster dev`` get a current manifest at load time."""
+    if using_dagster_dev() or not project.manifest_path.exists() or not SOURCES.exists() \
+            or SOURCES.read_text() != sources_yaml():
+        prepare()
+
+
+# Dagster's eager condition, on every day rather than the latest only: a day loaded by a daily
+# schedule, a catch-up or a backfill reaches the models (once every input of that day is loaded).
+UPDATE_WITH_INPUTS = dg.AutomationCondition.eager().without(
+    dg.AutomationCondition.in_latest_time_window()).with_label("eager, on every day")
+
+
+class Translator(DagsterDbtTranslator):
+    """Models as ``comms/<model>`` in the ``comms`` group, updated when their inputs are (through
+    the ``comms_automation`` sensor)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)  # the raw asset, from the source's meta
+        return dg.AssetKey([GROUP, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return GROUP
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition:
+        return UPDATE_WITH_INPUTS
+
+
+def daily_models(manifest: Mapping[str, Any]) -> list[str]:
+    """Models that read a dated endpoint, directly or through other models: the daily ones."""
+    dated = {f"source.{GROUP}.{api.name}.{e.name}" for api in APIS.values() for e in api.endpoints if e.partitioned}
+    found: set[str] = set()
+
+    def daily(unique_id: str) -> bool:
+        if unique_id in dated or unique_id in found:
+            return True
+        if any(daily(parent) for parent in manifest["parent_map"].get(unique_id, ())):
+            found.add(unique_id)
+            return True
+        return False
+
+    return sorted(node["name"] for uid, node in manifest["nodes"].items()
+                  if node["resource_type"] == "model" and daily(uid))
+
+
+def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: dict[str, str] | None = None) -> Iterator:
+    """``dbt build`` of the selected models and their tests, against the raw tables' warehouse.
+
+    The profile reads the warehouse from the environment (``profiles.yml``), which the dbt
+    process inherits; on DuckDB the step holds the file's lock like every loading step.
+    """
+    os.environ.update(warehouse.dbt_environment())
+    args = ["build", *(["--vars", yaml.safe_dump(days, default_flow_style=True).strip()] if days else [])]
+    with warehouse.exclusive(warehouse.pipeline("dbt", GROUP), lambda: context.log.info("waiting for the warehouse")):
+        yield from dbt.cli(args, context=context).stream()
+
+
+def dbt_layer() -> list[dg.AssetsDefinition]:
+    """The daily models (partitioned like the raw days) and the others, as two dbt multi-assets."""
+    prepare_if_needed()
+    translator = Translator()
+    daily = " ".join(daily_models(json.loads(project.manifest_path.read_text())))
+
+    @dbt_assets(manifest=project.manifest_path, project=project, select=daily, name="comms_daily",
+                partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), dagster_dbt_translator=translator,
+                pool=POOL, op_tags=WAREHOUSE_TAGS)
+    def comms_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        window = context.partition_time_window
+        yield from build(context, dbt, {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{window.end:%Y-%m-%d}"})
+
+    @dbt_assets(manifest=project.manifest_path, project=project, exclude=daily, name="comms_snapshots",
+                dagster_dbt_translator=translator, pool=POOL, op_tags=WAREHOUSE_TAGS)
+    def comms_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from build(context, dbt)
+
+    return [comms_daily, comms_snapshots]
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt from this environment, found beside its Python even when the virtualenv is not on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return DbtCliResource(project_dir=project, dbt_executable=str(beside) if beside.exists() else "dbt")
+
+
+if __name__ == "__main__":
+    prepare()
