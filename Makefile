@@ -5,7 +5,15 @@ BIN = $(VENV)/bin
 
 .PHONY: install servers demo test dev lock check
 
-install: $(VENV)/.installed
+# The dbt project's sources (generated from the catalog) and manifest, which the definitions load.
+DBT = comms_assets/dbt_project
+MANIFEST = $(DBT)/target/manifest.json
+
+install: $(VENV)/.installed $(MANIFEST)
+
+$(MANIFEST): $(VENV)/.installed $(DBT)/dbt_project.yml $(DBT)/profiles.yml comms_assets/catalog/*.py \
+		$(shell find $(DBT)/models $(DBT)/macros $(DBT)/tests -type f -not -name _sources.yml)
+	$(BIN)/python -m comms_assets.unified
 
 # Exactly the versions the tests passed with (requirements.lock), then the project itself.
 $(VENV)/.installed: pyproject.toml requirements.lock

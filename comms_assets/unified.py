@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,9 @@ class Translator(DagsterDbtTranslator):
         return UPDATE_WITH_INPUTS
 
 
-def daily_models(manifest: Mapping[str, Any]) -> list[str]:
-    """Models that read a dated endpoint, directly or through other models: the daily ones."""
+def models(manifest: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(daily, others): a model is daily when it reads a dated endpoint, directly or through
+    other models."""
     dated = {f"source.{GROUP}.{api.name}.{e.name}" for api in APIS.values() for e in api.endpoints if e.partitioned}
     found: set[str] = set()
 
@@ -112,36 +114,40 @@ def daily_models(manifest: Mapping[str, Any]) -> list[str]:
             return True
         return False
 
-    return sorted(node["name"] for uid, node in manifest["nodes"].items()
-                  if node["resource_type"] == "model" and daily(uid))
+    every = {uid: node["name"] for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    return sorted(name for uid, name in every.items() if daily(uid)), sorted(
+        name for uid, name in every.items() if not daily(uid))
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: dict[str, str] | None = None) -> Iterator:
     """``dbt build`` of the selected models and their tests, against the raw tables' warehouse.
 
     The profile reads the warehouse from the environment (``profiles.yml``), which the dbt
-    process inherits; on DuckDB the step holds the file's lock like every loading step.
+    process inherits; on DuckDB the step holds the file's lock like every loading step. A test
+    of several models (a reconciliation) runs when its model is built, not when only one of its
+    inputs is (dbt's ``buildable`` indirect selection; the default would run it on a missing table).
     """
-    os.environ.update(warehouse.dbt_environment())
+    os.environ.update({**warehouse.dbt_environment(), "DBT_INDIRECT_SELECTION": "buildable"})
     args = ["build", *(["--vars", yaml.safe_dump(days, default_flow_style=True).strip()] if days else [])]
-    with warehouse.exclusive(warehouse.pipeline("dbt", GROUP), lambda: context.log.info("waiting for the warehouse")):
-        yield from dbt.cli(args, context=context).stream()
+    lock = warehouse.exclusive(warehouse.pipeline("dbt", GROUP), lambda: context.log.info("waiting for the warehouse"))
+    with lock, tempfile.TemporaryDirectory(prefix="comms-dbt-") as artifacts:  # dbt's per-run files, not kept
+        yield from dbt.cli(args, context=context, target_path=Path(artifacts)).stream()
 
 
 def dbt_layer() -> list[dg.AssetsDefinition]:
     """The daily models (partitioned like the raw days) and the others, as two dbt multi-assets."""
     prepare_if_needed()
     translator = Translator()
-    daily = " ".join(daily_models(json.loads(project.manifest_path.read_text())))
+    daily, others = models(json.loads(project.manifest_path.read_text()))
 
-    @dbt_assets(manifest=project.manifest_path, project=project, select=daily, name="comms_daily",
+    @dbt_assets(manifest=project.manifest_path, project=project, select=" ".join(daily), name="comms_daily",
                 partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), dagster_dbt_translator=translator,
                 pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         window = context.partition_time_window
         yield from build(context, dbt, {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{window.end:%Y-%m-%d}"})
 
-    @dbt_assets(manifest=project.manifest_path, project=project, exclude=daily, name="comms_snapshots",
+    @dbt_assets(manifest=project.manifest_path, project=project, select=" ".join(others), name="comms_snapshots",
                 dagster_dbt_translator=translator, pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from build(context, dbt)

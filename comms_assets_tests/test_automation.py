@@ -70,12 +70,16 @@ def test_catch_up_sensor_requests_missing_days_with_run_keys(defs: dg.Definition
 
 def test_snapshots_refresh_once_a_day_after_three(defs: dg.Definitions) -> None:
     snapshots = {dg.AssetKey([api.name, e.name]) for api in APIS.values() for e in api.endpoints if not e.partitioned}
+    graph = defs.resolve_asset_graph()
+    models = {k for k in graph.get_all_asset_keys() if k.path[0] == "comms" and not graph.get(k).partitions_def}
     with dg.DagsterInstance.ephemeral() as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at("2026-11-05T02:50"))
         assert before.total_requested == 0
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor,
                                                   evaluation_time=at("2026-11-05T03:10"))
-        assert {r.key for r in after.results if r.true_subset.size} == snapshots and after.total_requested == 26
+        # and the models that read only snapshots follow them in the same tick
+        assert {r.key for r in after.results if r.true_subset.size} == snapshots | models
+        assert after.total_requested == 26 + len(models) and len(models) == 7
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor,
                                                   evaluation_time=at("2026-11-05T09:00"))
         assert again.total_requested == 0  # handled for today
@@ -84,10 +88,11 @@ def test_snapshots_refresh_once_a_day_after_three(defs: dg.Definitions) -> None:
 def test_sensors_and_defaults(defs: dg.Definitions) -> None:
     repo = defs.get_repository_def()
     names = {s.name for s in repo.sensor_defs}
-    assert names == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert",
+    assert names == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert", "comms_automation",
                      *(f"{a}_catch_up" for a in DAILY_APIS), *(f"{a}_automation" for a in APIS)}
     running = {s.name for s in repo.sensor_defs if s.default_status == dg.DefaultSensorStatus.RUNNING}
-    assert running == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert"}  # none calls a vendor
+    assert running == {"comms_run_failure_alert", "comms_freshness", "comms_stale_alert",  # none calls a vendor
+                       "comms_automation"}
 
 
 def test_run_failure_alert_logs_and_posts_to_the_webhook(sandbox_env: dict[str, str],

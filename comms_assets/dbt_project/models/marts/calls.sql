@@ -18,16 +18,18 @@ calls as (
     from gong
 )
 select
-    source || ':' || source_id as call_key,
-    source,
-    source_id,
-    started_at,
-    cast(started_at as date) as day,
-    duration_s,
-    direction,
-    outcome,
-    person_email,
-    external_number,
-    recorded
+    calls.source || ':' || calls.source_id as call_key,
+    calls.source,
+    calls.source_id,
+    calls.started_at,
+    cast(calls.started_at as date) as day,
+    calls.duration_s,
+    calls.direction,
+    calls.outcome,
+    calls.person_email,
+    people.name as person_name,
+    calls.external_number,
+    calls.recorded
 from calls
-where {{ in_window('started_at') }}
+left join {{ ref('people') }} as people on people.email = calls.person_email
+where {{ in_window('calls.started_at') }}

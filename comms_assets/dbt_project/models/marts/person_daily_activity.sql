@@ -48,6 +48,7 @@ keys as (
 select
     keys.person_email || '/' || cast(keys.day as {{ dbt.type_string() }}) as activity_key,
     keys.person_email,
+    people.name as person_name,
     keys.day,
     coalesce(calls.calls_in, 0) as calls_in,
     coalesce(calls.calls_out, 0) as calls_out,
@@ -58,6 +59,7 @@ select
     coalesce(tasks.lacrm_tasks, 0) as lacrm_tasks,
     coalesce(events.lacrm_events, 0) as lacrm_events
 from keys
+left join {{ ref('people') }} as people on people.email = keys.person_email
 left join calls on calls.person_email = keys.person_email and calls.day = keys.day
 left join texts on texts.person_email = keys.person_email and texts.day = keys.day
 left join scorecards on scorecards.person_email = keys.person_email and scorecards.day = keys.day

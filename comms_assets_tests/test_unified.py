@@ -1,0 +1,335 @@
+"""The unified layer for real: the sandbox's company loaded by the daily jobs, the dbt models run by
+Dagster as the automation requests them, and every mart compared with what this file computes
+itself, in Python, from the raw tables. On DuckDB, and on PostgreSQL."""
+
+from __future__ import annotations
+
+import collections
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import psycopg2
+import pytest
+
+from comms_assets.automation import snapshot_keys
+from comms_assets.catalog import APIS
+from comms_assets.definitions import build_definitions
+from comms_assets.sandbox import Sandbox, World
+from comms_assets_tests.conftest import END, FAST_RETRIES
+from comms_assets_tests.servers import POSTGRES_URL, new_database, required
+
+READ = ("justcall", "ringcentral", "gong", "lacrm")  # the APIs the models read
+DAYS = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in (3, 2, 1)]
+# More calls than dlt's 5,000-row extract batches; every other collection at its usual size.
+COUNTS = {"justcall/calls": 6_000}
+MARTS = ("calls", "messages", "people", "contacts", "person_daily_activity")
+Query = Callable[[str], list[tuple]]
+
+
+def world() -> World:
+    return World(seed=21, start=END - timedelta(days=3), end=END, counts=dict(COUNTS))
+
+
+def comms(defs: dg.Definitions, partitioned: bool) -> set[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    return {k for k in graph.get_all_asset_keys()
+            if k.path[0] == "comms" and (graph.get(k).partitions_def is not None) == partitioned}
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+@dataclass
+class Layer:
+    """A warehouse the daily jobs loaded and the models were built in, and what automation asked."""
+
+    query: Query
+    requested: dict[dg.AssetKey, set[str] | None]  # model -> days requested (None: unpartitioned)
+    results: list[dg.ExecuteInProcessResult]
+    path: Path | None = None  # the DuckDB file
+
+
+def load_and_build(defs: dg.Definitions, instance: dg.DagsterInstance, query: Query) -> Layer:
+    """The production flow: the APIs' snapshots and each day's daily job, then the models that
+    comms_automation's condition requests, tick after tick, as the runs it would launch (one per
+    partitions definition; a range for the days) until a tick requests nothing."""
+    models = dg.AssetSelection.groups("comms")
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=models)
+    assert tick.total_requested == 0  # before the loads
+    snapshots = [key for name in READ for key in snapshot_keys(APIS[name])]
+    assert dg.materialize(defs.assets, selection=snapshots, resources=defs.resources, instance=instance).success
+    for day in DAYS:
+        for name in READ:
+            job = defs.resolve_job_def(f"{name}_daily_job")
+            assert job.execute_in_process(partition_key=day, instance=instance).success
+    requested: dict[dg.AssetKey, set[str] | None] = {}
+    results = []
+    for _ in range(4):
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=models,
+                                                 cursor=tick.cursor)
+        if not tick.total_requested:
+            break
+        days: dict[dg.AssetKey, set[str]] = {r.key: set(r.true_subset.expensively_compute_partition_keys())
+                                             for r in tick.results if r.true_subset.size and r.true_subset.is_partitioned}
+        whole = [r.key for r in tick.results if r.true_subset.size and not r.true_subset.is_partitioned]
+        for key in whole:
+            requested[key] = None
+        for key, keys in days.items():
+            requested[key] = requested.get(key, set()) | keys
+        if whole:
+            results.append(dg.materialize(defs.assets, selection=whole, resources=defs.resources, instance=instance))
+        if days:
+            span = sorted(set().union(*days.values()))
+            results.append(dg.materialize(defs.assets, selection=list(days), resources=defs.resources,
+                                          instance=instance, tags=range_tags(span[0], span[-1])))
+    assert not tick.total_requested, "automation kept requesting"
+    return Layer(query, requested, results)
+
+
+def duckdb_query(path: Path) -> Query:
+    def query(sql: str) -> list[tuple]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    return query
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layer]:
+    tmp = tmp_path_factory.mktemp("unified")
+    with Sandbox(world=world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        for name, value in {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp / "w.duckdb"),
+                            "DLT_DATA_DIR": str(tmp / "dlt")}.items():
+            patch.setenv(name, value)
+        with dg.instance_for_test() as instance:
+            built = load_and_build(build_definitions(), instance, duckdb_query(tmp / "w.duckdb"))
+            built.path = tmp / "w.duckdb"
+            yield built
+
+
+# -- what the marts must hold, computed here from the raw tables ---------------------------------
+
+def utc_day(instant: datetime) -> date:
+    return instant.astimezone(UTC).date()
+
+
+def e164(number: str | None) -> str | None:
+    digits = "".join(c for c in number or "" if c.isdigit())
+    return None if not digits else f"+1{digits}" if len(digits) == 10 else f"+{digits}"
+
+
+def mail(address: str | None) -> str | None:
+    return (address or "").strip().lower() or None
+
+
+def expected_calls(query: Query) -> collections.Counter:
+    """Calls per (source, UTC day)."""
+    days = collections.Counter(("justcall", date.fromisoformat(d)) for (d,) in query("select call_date from justcall.calls"))
+    days += collections.Counter(("ringcentral", utc_day(t)) for (t,) in query(
+        "select start_time from ringcentral.user_call_records"))
+    days += collections.Counter(("gong", utc_day(t)) for (t,) in query("select started from gong.calls"))
+    return days
+
+
+def expected_people(query: Query) -> dict[str, tuple]:
+    """email -> (JustCall, Gong, LACRM user ids)."""
+    people: dict[str, list] = collections.defaultdict(lambda: [None, None, None])
+    for n, sql in enumerate(["select id, email from justcall.users", "select id, email_address from gong.users",
+                             "select user_id, email from lacrm.users"]):
+        for user_id, address in query(sql):
+            if mail(address):
+                people[mail(address)][n] = str(user_id)
+    return {address: tuple(ids) for address, ids in people.items()}
+
+
+def expected_matches(query: Query) -> set[tuple[str, str, str]]:
+    """(JustCall id, LACRM id, matched_on) of the contacts that are one customer."""
+    justcall = [(str(i), e164(p), mail(m)) for i, p, m in query("select id, contact_number, email from justcall.contacts")]
+    phones = dict(query("select c.contact_id, p.text from lacrm.contacts c join lacrm.contacts__phone p "
+                        "on p._dlt_parent_id = c._dlt_id"))
+    emails = dict(query("select c.contact_id, e.text from lacrm.contacts c join lacrm.contacts__email e "
+                        "on e._dlt_parent_id = c._dlt_id"))
+    lacrm = [(i, e164(phones.get(i)), mail(emails.get(i))) for (i,) in query("select contact_id from lacrm.contacts")]
+    out = set()
+    for jid, jphone, jmail in justcall:
+        found = [(lid, lphone == jphone and lphone is not None, lmail == jmail and lmail is not None)
+                 for lid, lphone, lmail in lacrm if (lphone and lphone == jphone) or (lmail and lmail == jmail)]
+        assert len(found) <= 1, "the sandbox's customers are distinct"
+        for lid, phone, email in found:
+            out.add((jid, lid, "phone and email" if phone and email else "phone" if phone else "email"))
+    return out
+
+
+def expected_activity(query: Query) -> dict[tuple[str, date], dict[str, int]]:
+    """(person, UTC day) -> the counters of person_daily_activity, from the raw tables."""
+    people = expected_people(query)
+    by_system = [{ids[n]: address for address, ids in people.items() if ids[n]} for n in range(3)]
+    out: dict[tuple[str, date], collections.Counter] = collections.defaultdict(collections.Counter)
+    for email, day, direction, kind, seconds in query(
+            "select agent_email, call_date, call_info__direction, call_info__type, call_duration__total_duration "
+            "from justcall.calls"):
+        row = out[(mail(email), date.fromisoformat(day))]
+        row["calls_in" if direction == "Incoming" else "calls_out"] += 1
+        row["talk_s"] += seconds if kind == "answered" else 0
+    for user, started, direction, seconds in query("select primary_user_id, started, direction, duration from gong.calls"):
+        row = out[(by_system[1][user], utc_day(started))]
+        row["gong_calls"] += 1
+        row["talk_s"] += seconds
+        if direction in ("Inbound", "Outbound"):
+            row["calls_in" if direction == "Inbound" else "calls_out"] += 1
+    for agent, day in query("select agent_id, sms_date from justcall.sms"):
+        out[(by_system[0][str(agent)], date.fromisoformat(day))]["texts"] += 1
+    for user, started in query("select reviewed_user_id, call_start_time from gong.answered_scorecards"):
+        out[(by_system[1][user], utc_day(started))]["answered_scorecards"] += 1
+    for user, due in query("select assigned_to, due_date from lacrm.tasks"):
+        out[(by_system[2][user], date.fromisoformat(due))]["lacrm_tasks"] += 1
+    for user, started in query("select u.value, e.start_date from lacrm.events e join lacrm.events__user_ids u "
+                               "on u._dlt_parent_id = e._dlt_id"):
+        out[(by_system[2][user], utc_day(started))]["lacrm_events"] += 1
+    return {key: dict(counts) for key, counts in out.items()}
+
+
+COUNTERS = ("calls_in", "calls_out", "talk_s", "texts", "gong_calls", "answered_scorecards", "lacrm_tasks",
+            "lacrm_events")
+
+
+def assert_marts_as_expected(query: Query) -> None:
+    calls = collections.Counter({(s, d): n for s, d, n in query(
+        "select source, day, count(*) from comms.calls group by source, day")})
+    assert calls == expected_calls(query) and len(calls) == 9 and calls.total() > 5_000
+
+    texts = query("select day, count(*), count(person_email) from comms.messages group by day")
+    by_day = collections.Counter(date.fromisoformat(d) for (d,) in query("select sms_date from justcall.sms"))
+    assert {d: n for d, n, _ in texts} == by_day and all(n == known for _, n, known in texts)
+
+    people = {e: (j, g, lc) for e, j, g, lc in query(
+        "select email, justcall_user_id, gong_user_id, lacrm_user_id from comms.people")}
+    assert people == expected_people(query)
+    systems = collections.Counter(sum(i is not None for i in ids) for ids in people.values())
+    assert systems[3] > 0 and systems[2] > 0 and systems[1] > 0  # matched, and a share that does not match
+
+    matched = set(query("select justcall_contact_id, lacrm_contact_id, matched_on from comms.contacts "
+                        "where matched_on is not null"))
+    assert matched == expected_matches(query)
+    assert {m for *_, m in matched} == {"phone and email", "phone", "email"}
+    [(rows, justcall, lacrm)] = query("select count(*), count(justcall_contact_id), count(lacrm_contact_id) "
+                                      "from comms.contacts")
+    assert justcall == query("select count(*) from justcall.contacts")[0][0]
+    assert lacrm == query("select count(*) from lacrm.contacts")[0][0]
+    assert rows == justcall + lacrm - len(matched) and len(matched) < min(justcall, lacrm)
+
+    activity = {(p, d if isinstance(d, date) else date.fromisoformat(str(d))): dict(zip(COUNTERS, values))
+                for p, d, *values in query(f"select person_email, day, {', '.join(COUNTERS)} from "
+                                           "comms.person_daily_activity")}
+    expected = expected_activity(query)
+    assert activity == {key: {c: counts.get(c, 0) for c in COUNTERS} for key, counts in expected.items()}
+
+
+# -- on DuckDB, through the production flow -------------------------------------------------------
+
+def test_each_mart_holds_what_the_raw_tables_say(layer: Layer) -> None:
+    assert all(result.success for result in layer.results)
+    assert_marts_as_expected(layer.query)
+
+
+def test_the_daily_jobs_loads_make_automation_request_every_model_for_exactly_their_days(layer: Layer) -> None:
+    defs = build_definitions()
+    assert set(layer.requested) == comms(defs, partitioned=True) | comms(defs, partitioned=False)
+    assert {key: days for key, days in layer.requested.items() if days is not None} == {
+        key: set(DAYS) for key in comms(defs, partitioned=True)}
+
+
+def test_the_dbt_tests_ran_as_checks_the_keys_and_reconciliations_blocking(layer: Layer) -> None:
+    evaluations = [e for result in layer.results for e in result.get_asset_check_evaluations()]
+    assert evaluations and all(e.passed for e in evaluations)
+    checked = {e.asset_key.path[-1] for e in evaluations}
+    assert set(MARTS) <= checked
+    specs = {(spec.asset_key.path[-1], spec.name): spec.blocking for a in build_definitions().assets
+             for spec in a.check_specs if spec.asset_key.path[0] == "comms"}
+    assert {(a, n) for (a, n), _ in specs.items()} == {(e.asset_key.path[-1], e.check_name) for e in evaluations}
+    blocking = {name for (_, name), is_blocking in specs.items() if is_blocking}
+    assert all(name.startswith(("unique_", "not_null_", "reconciles_with_")) for name in blocking)
+    assert {"unique_calls_call_key", "not_null_people_email", "unique_stg_justcall__calls_source_id"} <= blocking
+    assert sum(name.startswith("reconciles_with_") for name in blocking) == 2  # calls and messages
+    assert not any(is_blocking for (_, name), is_blocking in specs.items()
+                   if name.startswith(("relationships_", "accepted_values_")))
+
+
+@pytest.fixture
+def copy_of(layer: Layer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Query]:
+    """A private copy of the layer's warehouse, with the environment pointed at it; ``sql`` runs on it."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(layer.path, copy)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(copy))
+
+    def execute(sql: str) -> list[tuple]:
+        with duckdb.connect(str(copy)) as con:
+            return con.execute(sql).fetchall()
+
+    return execute
+
+
+def per_day(query: Query) -> dict[str, int]:
+    return {str(d): n for d, n in query("select day, count(*) from comms.calls where source = 'justcall' group by day")}
+
+
+PLANT = ("insert into justcall.calls select * replace ({id} as id, md5(_dlt_id || '{tag}') as _dlt_id) "
+         "from justcall.calls where call_date = '{day}' order by id limit 1")
+
+
+def test_a_one_day_run_rebuilds_that_day_only(copy_of: Callable[[str], Query]) -> None:
+    """A new raw call on each of two days; a run of one day's models takes in that day's only."""
+    before = per_day(copy_of)
+    for n, day in enumerate(DAYS[:2]):
+        copy_of(PLANT.format(id=9_000_000 + n, tag="new", day=day))
+    defs = build_definitions()
+    result = dg.materialize(defs.assets, selection=list(comms(defs, partitioned=True)), resources=defs.resources,
+                            partition_key=DAYS[1])
+    assert result.success
+    assert per_day(copy_of) == {**before, DAYS[1]: before[DAYS[1]] + 1}
+    assert {m.partition for m in (e.materialization for e in result.get_asset_materialization_events())} == {DAYS[1]}
+    assert all(e.passed for e in result.get_asset_check_evaluations())  # reconciled within its day
+
+
+def test_a_planted_duplicate_fails_the_blocking_key_check_and_stops_the_models_downstream(
+        copy_of: Callable[[str], Query]) -> None:
+    before = per_day(copy_of)
+    copy_of(PLANT.format(id="id", tag="copy", day=DAYS[2]))  # the same call again, as another row
+    defs = build_definitions()
+    result = dg.materialize(defs.assets, selection=list(comms(defs, partitioned=True)), resources=defs.resources,
+                            partition_key=DAYS[2], raise_on_error=False)
+    assert not result.success
+    failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed == {("stg_justcall__calls", "unique_stg_justcall__calls_source_id")}
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "stg_justcall__calls" in materialized and not {"calls", "person_daily_activity"} & materialized
+    assert per_day(copy_of) == before  # the mart was not rebuilt from the bad day
+
+
+# -- on PostgreSQL -------------------------------------------------------------------------------
+
+def test_the_layer_builds_on_postgresql_with_the_same_results(tmp_path: Path) -> None:
+    warehouse = new_database(required(POSTGRES_URL))
+
+    def query(sql: str) -> list[tuple]:
+        with psycopg2.connect(warehouse) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    with Sandbox(world=world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        for name, value in {**sandbox.env(), **FAST_RETRIES, "COMMS_DESTINATION": "postgres",
+                            "DESTINATION__POSTGRES__CREDENTIALS": warehouse, "DLT_DATA_DIR": str(tmp_path)}.items():
+            patch.setenv(name, value)
+        with dg.instance_for_test() as instance:
+            layer = load_and_build(build_definitions(), instance, query)
+    assert all(result.success for result in layer.results)
+    assert_marts_as_expected(query)
+    built = collections.Counter(schema for (schema,) in query(
+        "select table_schema from information_schema.tables where table_schema like 'comms%'"))
+    assert built == {"comms": len(MARTS), "comms_staging": 12}  # the marts, the staging views
