@@ -1,12 +1,14 @@
 """The main job, offline: start the sandbox, materialize every asset with the Dagster CLI, summarise.
 
 ``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints load in one run;
-date-cursor endpoints load the sandbox's whole history as one partition-range run.
+date-cursor endpoints load the sandbox's whole history as one partition-range run; then the
+unified layer's models are built the same way, and a cross-API summary of the last day is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -19,6 +21,7 @@ import duckdb
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
+from comms_assets.unified import GROUP, models, prepare_if_needed, project
 from comms_assets.warehouse import DEFAULT_DUCKDB
 
 EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
@@ -34,11 +37,11 @@ def keys(apis: list[str], partitioned: bool) -> str:
 
 
 def runs(world: World, per_group: bool = False) -> list[list[str]]:
-    """The CLI arguments of each run that loads everything the sandbox holds.
+    """The CLI arguments of each run that loads everything the sandbox holds, then the models.
 
     The main job: snapshots in one run, the whole history of the dated endpoints in another (a
     ``--partition-range`` takes only partitioned assets). Per group (CI): each API alone, its dated
-    endpoints for the last day and for the last three days.
+    endpoints for the last day and for the last three days. The models follow in the same way.
     """
     last = world.end - timedelta(days=1)
     span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
@@ -50,6 +53,9 @@ def runs(world: World, per_group: bool = False) -> list[list[str]]:
             if per_group:
                 out.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
             out.append(["--select", daily, "--partition-range", span])
+    daily_models, other_models = models(json.loads(project.manifest_path.read_text()))
+    out.append(["--select", ",".join(f"{GROUP}/{name}" for name in other_models)])
+    out.append(["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span])
     return out
 
 
@@ -89,6 +95,26 @@ def summary(path: str) -> list[tuple[str, str, int]]:
     return rows
 
 
+def across(path: str, day: str) -> list[str]:
+    """The unified layer's answer to "who talked to customers on ``day``, on which system"."""
+    with duckdb.connect(path, read_only=True) as con:
+        people = con.execute(
+            "select coalesce(person_name, person_email), calls_in + calls_out, gong_calls, talk_s / 60, texts "
+            "from comms.person_daily_activity where day = ? order by 2 desc, 1 limit 5", [day]).fetchall()
+        sources = con.execute("select source, count(*), count(person_email) from comms.calls where day = ? "
+                              "group by source order by source", [day]).fetchall()
+        [(everyone, in_all)] = con.execute("select count(*), count(case when systems = 3 then 1 end) "
+                                           "from comms.people").fetchall()
+        [(customers, matched)] = con.execute("select count(*), count(matched_on) from comms.contacts").fetchall()
+    lines = [f"\nacross the APIs on {day} (comms.calls, comms.person_daily_activity):",
+             "  calls: " + ", ".join(f"{source} {n:,} ({named:,} with a person)" for source, n, named in sources),
+             f"  people: {everyone} ({in_all} in JustCall, Gong and LACRM alike)",
+             f"  customers: {customers} ({matched} matched across JustCall and LACRM)",
+             f"  {'busiest people':<28} {'calls':>6} {'of them Gong':>12} {'talk min':>9} {'texts':>6}"]
+    lines += [f"  {name:<28} {calls:>6} {gong:>12} {minutes:>9.0f} {texts:>6}" for name, calls, gong, minutes, texts in people]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
@@ -99,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="one run per API group, partitioned assets for the last day and the last 3 days (CI)")
     args = parser.parse_args(argv)
     world = World(scale=args.scale, start=today() - timedelta(days=args.days))
+    prepare_if_needed()  # the dbt manifest, before the runs' processes would each prepare it
     warehouse = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS", DEFAULT_DUCKDB)
     started = time.monotonic()
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
@@ -113,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(count for *_, count in rows)
     print(f"{'total':<43} {total:>8,}\n{len(rows)} endpoints into {warehouse} in {time.monotonic() - started:.0f}s"
           f"{'' if ok else ' — WITH FAILURES (see above)'}")
+    if ok:
+        print("\n".join(across(warehouse, f"{world.end - timedelta(days=1):%Y-%m-%d}")))
     return 0 if ok else 1
 
 

@@ -1,13 +1,16 @@
-"""The README's endpoint and column tables, generated from the catalog: ``python -m comms_assets.docs``.
+"""The README's generated parts: the endpoint and column tables (from the catalog), the dbt
+models and their lineage (from the dbt manifest and the asset graph): ``python -m comms_assets.docs``.
 
 Run with ``--check`` to fail when README.md is out of date (the tests do).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+from comms_assets import unified
 from comms_assets.catalog import APIS
 from comms_assets.warehouse import column
 
@@ -35,7 +38,40 @@ def column_table() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"endpoints": endpoint_table, "columns": column_table}
+def model_table() -> str:
+    unified.prepare_if_needed()
+    manifest = json.loads(unified.project.manifest_path.read_text())
+    daily, _ = unified.models(manifest)
+    lines = ["| model | built as | days | what it holds |", "|---|---|---|---|"]
+    nodes = sorted((n for n in manifest["nodes"].values() if n["resource_type"] == "model"),
+                   key=lambda n: (n["fqn"][1] != "marts", n["name"]))
+    for node in nodes:
+        text = " ".join(node["description"].split()) or "—"
+        days = "daily partitions" if node["name"] in daily else "whole"
+        lines.append(f"| `{unified.GROUP}/{node['name']}` | {node['config']['materialized']} | {days} | {text} |")
+    return "\n".join(lines)
+
+
+def lineage() -> str:
+    """A Mermaid picture of the raw assets each model reads, from the code location's asset graph."""
+    from comms_assets.definitions import build_definitions  # the whole code location: only here
+
+    graph = build_definitions().resolve_asset_graph()
+    edges = sorted((parent.to_user_string(), key.to_user_string()) for key in graph.get_all_asset_keys()
+                   if key.path[0] == unified.GROUP for parent in graph.get(key).parent_keys)
+    node = lambda key: key.replace("/", "_")
+    raw = sorted({parent for parent, _ in edges if not parent.startswith(unified.GROUP)})
+    lines = ["```mermaid", "flowchart LR"]
+    for api in (api for api in APIS if any(k.startswith(f"{api}/") for k in raw)):
+        lines += [f"  subgraph {api}"] + [f'    {node(k)}["{k.split("/")[1]}"]' for k in raw
+                                          if k.startswith(f"{api}/")] + ["  end"]
+    lines += ["  subgraph comms"] + [f'    {node(k)}["{k.split("/")[1]}"]' for k in sorted(
+        {child for _, child in edges} | {p for p, _ in edges if p.startswith(unified.GROUP)})] + ["  end"]
+    lines += [f"  {node(parent)} --> {node(child)}" for parent, child in edges]
+    return "\n".join([*lines, "```"])
+
+
+BLOCKS = {"endpoints": endpoint_table, "columns": column_table, "models": model_table, "lineage": lineage}
 
 
 def render(readme: str) -> str:

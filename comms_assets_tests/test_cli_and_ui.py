@@ -60,7 +60,7 @@ def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
 
 QUERY = """
 {
-  assetNodes { assetKey { path } groupName isPartitioned hasAssetChecks }
+  assetNodes { assetKey { path } groupName isPartitioned hasAssetChecks dependencyKeys { path } }
   assetCheckExecutions: assetNodes { assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
   schedulesOrError(repositorySelector: {repositoryLocationName: "comms_assets.definitions",
                                         repositoryName: "__repository__"}) {
@@ -72,6 +72,27 @@ QUERY = """
   }
 }
 """
+
+
+USERS = {"justcall/users", "gong/users", "lacrm/users"}  # what people reads, and so every mart naming a person
+MART_INPUTS = {
+    "comms/calls": {"justcall/calls", "ringcentral/user_call_records", "gong/calls", *USERS},
+    "comms/messages": {"justcall/sms", *USERS},
+    "comms/people": USERS,
+    "comms/contacts": {"justcall/contacts", "lacrm/contacts"},
+    "comms/person_daily_activity": {"justcall/calls", "ringcentral/user_call_records", "gong/calls", "justcall/sms",
+                                    "gong/answered_scorecards", "lacrm/tasks", "lacrm/events", *USERS},
+}
+
+
+def upstream_raw(nodes: list[dict]) -> dict[str, set[str]]:
+    """Each mart's raw assets, following the graph's dependency edges up through the models."""
+    parents = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+
+    def raw(key: str) -> set[str]:
+        return {key} if not key.startswith("comms/") else set().union(*(raw(p) for p in parents[key]))
+
+    return {mart: raw(mart) for mart in MART_INPUTS}
 
 
 def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: Path) -> None:
@@ -88,18 +109,26 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
         server.wait(timeout=30)
     data = body["data"]
     nodes = data["assetNodes"]
-    assert len(nodes) == 35 and {n["groupName"] for n in nodes} == {"justcall", "ringcentral", "gong", "sendpulse",
-                                                                   "lacrm"}
-    assert sum(n["isPartitioned"] for n in nodes) == 9 and sum(n["hasAssetChecks"] for n in nodes) == 35
-    checks = [c for n in data["assetCheckExecutions"] for c in n["assetChecksOrError"]["checks"]]
-    assert len(checks) == 68 + 9 + 35 + 35  # keys, daily volume, freshness, schema drift
-    assert {c["name"] for c in checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
-    assert sum(c["blocking"] for c in checks) == 68
+    raw = [n for n in nodes if n["groupName"] != "comms"]
+    assert len(raw) == 35 and {n["groupName"] for n in raw} == {"justcall", "ringcentral", "gong", "sendpulse", "lacrm"}
+    assert sum(n["isPartitioned"] for n in raw) == 9 and all(n["hasAssetChecks"] for n in raw)
+    assert len(nodes) == 35 + 17 and sum(n["isPartitioned"] for n in nodes) == 9 + 10  # the dbt models
+    checks = [(n["assetKey"]["path"][0], c) for n, checks in zip(nodes, data["assetCheckExecutions"], strict=True)
+              for c in checks["assetChecksOrError"]["checks"]]
+    raw_checks = [c for group, c in checks if group != "comms"]
+    assert len(raw_checks) == 68 + 9 + 35 + 35  # keys, daily volume, freshness, schema drift
+    assert {c["name"] for c in raw_checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
+    assert sum(c["blocking"] for c in raw_checks) == 68
+    dbt_tests = [c for group, c in checks if group == "comms"]
+    assert len(dbt_tests) == 42 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_"))
+                                        for c in dbt_tests)
+    assert upstream_raw(nodes) == MART_INPUTS
     assert {s["name"] for s in data["schedulesOrError"]["results"]} == {
         "justcall_daily_schedule", "ringcentral_daily_schedule", "gong_daily_schedule", "lacrm_daily_schedule"}
     sensor_types = {s["name"]: s["sensorType"] for s in data["sensorsOrError"]["results"]}
     assert sensor_types["comms_run_failure_alert"] == "RUN_STATUS" and "comms_stale_alert" in sensor_types
     assert sensor_types["gong_automation"] == "AUTO_MATERIALIZE" and sensor_types["gong_catch_up"] == "STANDARD"
+    assert sensor_types["comms_automation"] == "AUTO_MATERIALIZE"
 
 
 def test_credentials_from_dlt_secrets_toml(sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path) -> None:
@@ -147,7 +176,7 @@ def test_dg_dev_serves_the_code_location(tmp_path: Path) -> None:
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=60)
-    assert len(nodes) == 35
+    assert len(nodes) == 35 + 17  # the raw assets and the dbt models
 
 
 def test_dg_checks_the_definitions_without_credentials_and_launches_an_asset(
