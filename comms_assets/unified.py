@@ -72,10 +72,16 @@ def prepare() -> None:
 
 
 def prepare_if_needed() -> None:
-    """A fresh clone, a changed catalog and ``dagster dev`` get a current manifest at load time."""
+    """A fresh clone, a changed catalog or model, and ``dagster dev`` get a current manifest at load time."""
     if using_dagster_dev() or not project.manifest_path.exists() or not SOURCES.exists() \
-            or SOURCES.read_text() != sources_yaml():
+            or SOURCES.read_text() != sources_yaml() or _edited_since(project.manifest_path.stat().st_mtime):
         prepare()
+
+
+def _edited_since(moment: float) -> bool:
+    files = [*PROJECT_DIR.glob("*.yml"), *(f for d in ("models", "macros", "tests") for f in (PROJECT_DIR / d).rglob("*")
+                                           if f.suffix in (".sql", ".yml"))]
+    return any(f.stat().st_mtime > moment for f in files)
 
 
 # Dagster's eager condition, on every day rather than the latest only: a day loaded by a daily

@@ -4,14 +4,16 @@ needed (the unified layer's models: test_unified.py)."""
 from __future__ import annotations
 
 import collections
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
 from comms_assets.definitions import build_definitions
 from comms_assets.warehouse import column
-from comms_assets_tests.conftest import clean_env
+from comms_assets_tests.conftest import REPO, clean_env
 
 EXPECTED = {
     "justcall": ["users", "calls", "sms", "contacts", "phone_numbers", "agent_analytics"],
@@ -73,6 +75,24 @@ def test_definitions_validate_without_any_credential() -> None:
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "comms_assets.definitions"],
                           check=False, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_fresh_clone_loads_the_definitions_without_credentials_or_any_dbt_command(tmp_path: Path) -> None:
+    """The repository's tracked files alone (no dbt sources, no manifest): loading the code
+    location prepares the dbt project itself, once."""
+    clone = tmp_path / "clone"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True, text=True).stdout
+    for name in filter(None, tracked.split("\0")):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, clone / name)
+    project = clone / "comms_assets" / "dbt_project"
+    assert not (project / "target").exists() and not (project / "models" / "staging" / "_sources.yml").exists()
+    env = {**clean_env(), "PYTHONPATH": str(clone)}  # the clone's package, not the installed one
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "comms_assets.definitions"],
+                          cwd=clone, check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (project / "target" / "manifest.json").exists()
+    assert "name: justcall" in (project / "models" / "staging" / "_sources.yml").read_text()
 
 
 def test_every_asset_describes_its_key_and_date_cursor_in_its_column_schema() -> None:

@@ -44,3 +44,22 @@ end
     on ``_dlt_parent_id``), read as part of that source, whose asset loads it. -#}
 {{ source(source_name, table).incorporate(path={"identifier": table ~ "__" ~ field}) }}
 {%- endmacro %}
+
+{% macro identity(relation, key, at) -%}
+{#- A mart row's identity: its key (<source>:<source id>), source, source id, instant and UTC day. -#}
+{{ relation }}.source || ':' || {{ relation }}.source_id as {{ key }},
+    {{ relation }}.source,
+    {{ relation }}.source_id,
+    {{ relation }}.{{ at }},
+    cast({{ relation }}.{{ at }} as date) as day
+{%- endmacro %}
+
+{% macro per_person_day(model, users, user_id, at, counter) -%}
+{#- Rows of ``model`` per person (the email of its ``user_id`` in ``users``) and UTC day of ``at``,
+    within the run's days. -#}
+select users.email as person_email, cast(items.{{ at }} as date) as day, count(*) as {{ counter }}
+from {{ ref(model) }} as items
+join {{ ref(users) }} as users on users.user_id = items.{{ user_id }}
+where {{ in_window('items.' ~ at) }}
+group by users.email, cast(items.{{ at }} as date)
+{%- endmacro %}

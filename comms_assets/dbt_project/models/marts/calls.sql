@@ -18,11 +18,7 @@ calls as (
     from gong
 )
 select
-    calls.source || ':' || calls.source_id as call_key,
-    calls.source,
-    calls.source_id,
-    calls.started_at,
-    cast(calls.started_at as date) as day,
+    {{ identity('calls', 'call_key', 'started_at') }},
     calls.duration_s,
     calls.direction,
     calls.outcome,

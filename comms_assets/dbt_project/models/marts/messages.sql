@@ -1,11 +1,7 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='day') }}
 
 select
-    texts.source || ':' || texts.source_id as message_key,
-    texts.source,
-    texts.source_id,
-    texts.sent_at,
-    cast(texts.sent_at as date) as day,
+    {{ identity('texts', 'message_key', 'sent_at') }},
     texts.direction,
     texts.external_number,
     texts.own_number,

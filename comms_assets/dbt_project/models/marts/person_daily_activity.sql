@@ -18,25 +18,14 @@ texts as (
     group by person_email, day
 ),
 scorecards as (
-    select users.email as person_email, cast(cards.call_started_at as date) as day, count(*) as answered_scorecards
-    from {{ ref('stg_gong__answered_scorecards') }} as cards
-    join {{ ref('stg_gong__users') }} as users on users.user_id = cards.reviewed_user_id
-    where {{ in_window('cards.call_started_at') }}
-    group by users.email, cast(cards.call_started_at as date)
+    {{ per_person_day('stg_gong__answered_scorecards', 'stg_gong__users', 'reviewed_user_id', 'call_started_at',
+                      'answered_scorecards') }}
 ),
 tasks as (
-    select users.email as person_email, tasks.due_on as day, count(*) as lacrm_tasks
-    from {{ ref('stg_lacrm__tasks') }} as tasks
-    join {{ ref('stg_lacrm__users') }} as users on users.user_id = tasks.user_id
-    where {{ in_window('tasks.due_at') }}
-    group by users.email, tasks.due_on
+    {{ per_person_day('stg_lacrm__tasks', 'stg_lacrm__users', 'user_id', 'due_at', 'lacrm_tasks') }}
 ),
 events as (
-    select users.email as person_email, cast(events.started_at as date) as day, count(*) as lacrm_events
-    from {{ ref('stg_lacrm__event_users') }} as events
-    join {{ ref('stg_lacrm__users') }} as users on users.user_id = events.user_id
-    where {{ in_window('events.started_at') }}
-    group by users.email, cast(events.started_at as date)
+    {{ per_person_day('stg_lacrm__event_users', 'stg_lacrm__users', 'user_id', 'started_at', 'lacrm_events') }}
 ),
 keys as (
     select person_email, day from calls
