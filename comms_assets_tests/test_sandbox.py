@@ -425,3 +425,27 @@ def test_command_line_prints_the_environment_and_stops_by_itself(tmp_path) -> No
                      "GONG_ACCESS_KEY", "GONG_ACCESS_KEY_SECRET", "SENDPULSE_CLIENT_ID", "SENDPULSE_CLIENT_SECRET",
                      "LACRM_API_KEY"}
     assert "SOURCES__LACRM__BASE_URL=" in env_file.read_text()
+
+
+def test_one_company_its_people_in_three_systems_and_its_customers_in_two() -> None:
+    """The same people are users of JustCall, Gong and LACRM (one work email each, some typed
+    differently, some Gong users from outside), and the same customers are JustCall and LACRM
+    contacts and the other end of the calls, with the gaps real data has."""
+    world = World(seed=8, start=START, end=END)
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        justcall, gong, lacrm = (sandbox.apis[name] for name in ("justcall", "gong", "lacrm"))
+        emails = [{u["email"].lower() for u in map(justcall.user, range(world.count("justcall/users")))},
+                  {g["emailAddress"].lower() for g in map(gong.user, range(world.count("gong/users")))},
+                  {u["Email"].lower() for u in map(lacrm.user, range(world.count("lacrm/users")))}]
+        assert len(emails[2] & emails[1] & emails[0]) == 9  # LACRM's 10 users, but for Gong's outsider
+        assert len(emails[1] - emails[0]) == 40 - 25 + 3 and all(e.endswith(".example") for e in emails[1])
+        assert any(g["emailAddress"] != g["emailAddress"].lower() for g in map(gong.user, range(40)))
+        phones = {c["contact_number"] for c in map(justcall.contact, range(world.count("justcall/contacts")))}
+        lacrm_contacts = [lacrm.contact(i) for i in range(world.count("lacrm/contacts"))]
+        typed = {"".join(ch for ch in p["Text"] if ch.isdigit())[-10:] for c in lacrm_contacts for p in c["Phone"]}
+        shared = {p for p in phones if p[2:] in typed}  # the same ten digits, however written
+        assert 200 < len(shared) < 250 and not any(p["Text"].startswith("+1") and "-" not in p["Text"]
+                                                  for c in lacrm_contacts for p in c["Phone"])
+        callers = [justcall.call(i)["contact_number"] for i in range(500)]
+        known = {world.customer(i).phone for i in range(world.count("company/customers"))}
+        assert 0.75 < sum(c in known for c in callers) / len(callers) < 0.95
