@@ -11,7 +11,6 @@ leads to). Prints the rows the marts hold. The raw load before it is not timed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -25,7 +24,7 @@ import duckdb
 from comms_assets.demo import MATERIALIZE, keys
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.unified import GROUP, models, prepare_if_needed, project
+from comms_assets.unified import GROUP, manifest, models
 
 READ = ["justcall", "ringcentral", "gong", "lacrm"]
 STEP = re.compile(r'Finished execution of step "(comms_\w+)" in ([\d.]+)(m?s)')
@@ -46,8 +45,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="days of sandbox history")
     parser.add_argument("--scale", type=float, default=3.0, help="sandbox size multiplier")
     args = parser.parse_args()
-    prepare_if_needed()
-    daily, whole = models(json.loads(project.manifest_path.read_text()))
+    daily, whole = models(manifest())
     world = World(scale=args.scale, start=today() - timedelta(days=args.days))
     first, last = f"{world.start:%Y-%m-%d}", f"{world.end - timedelta(days=1):%Y-%m-%d}"
     with tempfile.TemporaryDirectory() as tmp, Sandbox(world=world, rate_limit_scale=0) as sandbox:

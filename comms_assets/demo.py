@@ -8,7 +8,6 @@ unified layer's models are built the same way, and a cross-API summary of the la
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -21,7 +20,7 @@ import duckdb
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.unified import GROUP, models, prepare_if_needed, project
+from comms_assets.unified import GROUP, manifest, models
 from comms_assets.warehouse import DEFAULT_DUCKDB
 
 EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
@@ -53,7 +52,7 @@ def runs(world: World, per_group: bool = False) -> list[list[str]]:
             if per_group:
                 out.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
             out.append(["--select", daily, "--partition-range", span])
-    daily_models, other_models = models(json.loads(project.manifest_path.read_text()))
+    daily_models, other_models = models(manifest())
     out.append(["--select", ",".join(f"{GROUP}/{name}" for name in other_models)])
     out.append(["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span])
     return out
@@ -125,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="one run per API group, partitioned assets for the last day and the last 3 days (CI)")
     args = parser.parse_args(argv)
     world = World(scale=args.scale, start=today() - timedelta(days=args.days))
-    prepare_if_needed()  # the dbt manifest, before the runs' processes would each prepare it
     warehouse = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS", DEFAULT_DUCKDB)
     started = time.monotonic()
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:

@@ -6,7 +6,6 @@ Run with ``--check`` to fail when README.md is out of date (the tests do).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -39,8 +38,7 @@ def column_table() -> str:
 
 
 def model_table() -> str:
-    unified.prepare_if_needed()
-    manifest = json.loads(unified.project.manifest_path.read_text())
+    manifest = unified.manifest()
     daily, _ = unified.models(manifest)
     lines = ["| model | built as | days | what it holds |", "|---|---|---|---|"]
     nodes = sorted((n for n in manifest["nodes"].values() if n["resource_type"] == "model"),

@@ -8,6 +8,7 @@ partitions: a run for some days passes them as ``min_date``/``max_date`` and the
 models rebuild exactly those days.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -78,6 +79,12 @@ def prepare_if_needed() -> None:
         prepare()
 
 
+def manifest() -> dict[str, Any]:
+    """The project's manifest, prepared first when it is missing or stale."""
+    prepare_if_needed()
+    return json.loads(project.manifest_path.read_text())
+
+
 def _edited_since(moment: float) -> bool:
     files = [*PROJECT_DIR.glob("*.yml"), *(f for d in ("models", "macros", "tests") for f in (PROJECT_DIR / d).rglob("*")
                                            if f.suffix in (".sql", ".yml"))]
@@ -106,23 +113,17 @@ class Translator(DagsterDbtTranslator):
         return UPDATE_WITH_INPUTS
 
 
-def models(manifest: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def models(parsed: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(daily, others): a model is daily when it reads a dated endpoint, directly or through
     other models."""
     dated = {f"source.{GROUP}.{api.name}.{e.name}" for api in APIS.values() for e in api.endpoints if e.partitioned}
-    found: set[str] = set()
 
+    @functools.cache
     def daily(unique_id: str) -> bool:
-        if unique_id in dated or unique_id in found:
-            return True
-        if any(daily(parent) for parent in manifest["parent_map"].get(unique_id, ())):
-            found.add(unique_id)
-            return True
-        return False
+        return unique_id in dated or any(daily(parent) for parent in parsed["parent_map"].get(unique_id, ()))
 
-    every = {uid: node["name"] for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
-    return sorted(name for uid, name in every.items() if daily(uid)), sorted(
-        name for uid, name in every.items() if not daily(uid))
+    names = sorted(node["name"] for node in parsed["nodes"].values() if node["resource_type"] == "model")
+    return [n for n in names if daily(f"model.{GROUP}.{n}")], [n for n in names if not daily(f"model.{GROUP}.{n}")]
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: dict[str, str] | None = None) -> Iterator:
@@ -142,18 +143,18 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: dict[str
 
 def dbt_layer() -> list[dg.AssetsDefinition]:
     """The daily models (partitioned like the raw days) and the others, as two dbt multi-assets."""
-    prepare_if_needed()
+    parsed = manifest()  # parsed once, for both multi-assets
     translator = Translator()
-    daily, others = models(json.loads(project.manifest_path.read_text()))
+    daily, others = models(parsed)
 
-    @dbt_assets(manifest=project.manifest_path, project=project, select=" ".join(daily), name="comms_daily",
+    @dbt_assets(manifest=parsed, project=project, select=" ".join(daily), name="comms_daily",
                 partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), dagster_dbt_translator=translator,
                 pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         window = context.partition_time_window
         yield from build(context, dbt, {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{window.end:%Y-%m-%d}"})
 
-    @dbt_assets(manifest=project.manifest_path, project=project, select=" ".join(others), name="comms_snapshots",
+    @dbt_assets(manifest=parsed, project=project, select=" ".join(others), name="comms_snapshots",
                 dagster_dbt_translator=translator, pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from build(context, dbt)
