@@ -8,6 +8,7 @@ import collections
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
@@ -30,6 +31,7 @@ from comms_assets.checks import (
     volumes,
 )
 from comms_assets.errors import describe
+from comms_assets.limits import Settings
 from comms_assets.progress import Progress, duration
 from comms_assets.sources import LoadStats, Window, build_source
 from comms_assets.warehouse import LOADER_FILE_FORMAT, column, exclusive, pipeline
@@ -40,6 +42,8 @@ API_TAG = "comms/api"  # on each asset, and on every run the automation starts
 WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
 # Unpartitioned snapshots refresh once a day, evaluated by each API's automation sensor.
 SNAPSHOT_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", "UTC")
+# A range run commits once about this much work (seconds) is uncommitted (``COMMS_COMMIT_EVERY_S``).
+COMMIT_EVERY_S = 300
 
 
 class CommsTranslator(DagsterDltTranslator):
@@ -141,44 +145,76 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
           partitioned: bool) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     """Run the API's dlt source for the selected endpoints and report each asset (and day).
 
-    A range of days is loaded and committed ``COMMS_DAYS_PER_COMMIT`` days at a time (default
-    one), each day reported as soon as it is in the warehouse: a failure, or a quota that ends a
-    backfill, keeps every day before it, and running the range again completes it exactly.
+    A range of days is asked for and committed in windows of whole days sized by ``CommitPlan``:
+    as large as about ``COMMS_COMMIT_EVERY_S`` seconds of work, so that requests span many days
+    where pages hold many days, and each day is reported as soon as it is in the warehouse. A
+    failure, or a quota that ends a backfill, keeps every committed day; running the range again
+    completes it exactly.
     """
     credentials = getattr(context.resources, api.name).values()
     if not partitioned:
-        yield from _commit(context, api, names, dlt_pipeline, credentials)
+        yield from _commit(context, api, names, dlt_pipeline, credentials, LoadStats(progress=Progress(context.log.info)))
         return
     keys = context.partition_keys
     days = context.assets_def.partitions_def
+    plan = CommitPlan(commit_every_s(), Settings.of(api).seconds_per_request())
     committed: list[str] = []
     started = time.monotonic()
-    step = days_per_commit()
-    for chunk in (keys[i:i + step] for i in range(0, len(keys), step)):
+    while len(committed) < len(keys):
+        chunk = keys[len(committed):len(committed) + plan.days]
         window = (days.time_window_for_partition_key(chunk[0]).start, days.time_window_for_partition_key(chunk[-1]).end)
+        began = time.monotonic()
+        stats = LoadStats(progress=Progress(context.log.info))
         try:
-            yield from _commit(context, api, names, dlt_pipeline, credentials, window, list(chunk))
+            yield from _commit(context, api, names, dlt_pipeline, credentials, stats, window, list(chunk))
         except dg.Failure as failure:
             kept = f"{committed[0]}..{committed[-1]} are loaded; " if committed else ""
             raise dg.Failure(f"{failure.description} ({kept}{chunk[0]}..{keys[-1]} are not: run the range again "
                              "to complete it)") from None
+        plan.took(len(chunk), time.monotonic() - began, sum(stats.requests.values()))
         committed.extend(chunk)
         if len(keys) > len(chunk):
             elapsed = time.monotonic() - started
             left = elapsed * (len(keys) - len(committed)) / len(committed)
-            context.log.info(f"{api.name}: {len(committed)} of {len(keys)} days committed in {duration(elapsed)}, "
+            context.log.info(f"{api.name}: {len(committed)} of {len(keys)} days committed ({chunk[0]}..{chunk[-1]} "
+                             f"in {duration(time.monotonic() - began)}), {duration(elapsed)} so far, "
                              f"about {duration(left)} left")
 
 
-def days_per_commit() -> int:
-    return max(1, int(os.environ.get("COMMS_DAYS_PER_COMMIT", "1")))
+def commit_every_s() -> float:
+    """``COMMS_COMMIT_EVERY_S``: about how much work (seconds) a range run leaves uncommitted."""
+    return max(0.0, float(os.environ.get("COMMS_COMMIT_EVERY_S", COMMIT_EVERY_S)))
+
+
+@dataclass
+class CommitPlan:
+    """How many days the next window of a range asks for and commits.
+
+    A window is both one request window (the API's filter, split only where the API caps a
+    window) and one commit: RingCentral and Gong return a window in no order of time, so a day is
+    whole only once its window is. The first window is one day; each next one holds the days that
+    take about ``every_s`` at the pace measured so far, so windows grow while pages are sparse
+    (the fewest requests) and shrink when the API slows. A day's requests are counted at the API's
+    sustained pace at least (``pace_s`` per request): a budget's first requests go in a burst,
+    and a window sized by them would outlast its time once the budget binds. Growth is bounded per
+    step: one quiet day does not size a window for a busy quarter.
+    """
+
+    every_s: float
+    pace_s: float = 0.0
+    days: int = 1
+    growth: int = 32
+
+    def took(self, days: int, seconds: float, requests: int) -> None:
+        per_day = max(seconds, requests * self.pace_s) / days
+        fits = int(self.every_s / per_day) if per_day > 0 else self.growth * days
+        self.days = max(1, min(fits, self.growth * days))
 
 
 def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pipeline: dlt.Pipeline,
-            credentials: dict[str, str], window: Window | None = None,
+            credentials: dict[str, str], stats: LoadStats, window: Window | None = None,
             keys: list[str] | None = None) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     """One dlt load (one commit): the snapshot endpoints, or the days ``keys`` spanning ``window``."""
-    stats = LoadStats(progress=Progress(context.log.info))
     source = build_source(api, credentials, window, stats, log=context.log.warning).with_resources(*names)
     started = time.monotonic()
     runner: DagsterDltResource = context.resources.dlt
@@ -213,7 +249,7 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
             day = days.time_window_for_partition_key(key)
             rows = stats.rows_by_day[(table, key)]
             of_day = {**metadata, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table, 0),
-                      "comms/window": _window_text(day.start, day.end)}
+                      "comms/window": _window_text(day.start, day.end), "comms/committed_with": f"{keys[0]}..{keys[-1]}"}
             if context.partition_keys == [key]:
                 yield result._replace(metadata=of_day)
             else:
@@ -235,6 +271,3 @@ def table_rows(dlt_pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
 def _window_text(start: datetime, end: datetime) -> str:
     return f"[{start.isoformat()}, {end.isoformat()})"
 
-
-def all_assets() -> list[dg.AssetsDefinition]:
-    return [asset for api in APIS.values() for asset in api_assets(api)]

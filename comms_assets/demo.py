@@ -1,8 +1,9 @@
 """The main job, offline: start the sandbox, materialize every asset with the Dagster CLI, summarise.
 
-``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints load in one run;
-date-cursor endpoints load the sandbox's whole history as one partition-range run; then the
-unified layer's models are built the same way, and a cross-API summary of the last day is printed.
+``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints (with the models built
+from them alone) load in one run while the date-cursor endpoints load the sandbox's whole history
+in a partition-range run beside it; then the daily models are built over that range, and a
+cross-API summary of the last day is printed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -21,7 +23,7 @@ from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
 from comms_assets.unified import GROUP, manifest, models
-from comms_assets.warehouse import DEFAULT_DUCKDB
+from comms_assets.warehouse import duckdb_path
 
 EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
                    r" - (?P<text>.*)")
@@ -35,39 +37,57 @@ def keys(apis: list[str], partitioned: bool) -> str:
     return ",".join(f"{name}/{e.name}" for name in apis for e in APIS[name].endpoints if e.partitioned == partitioned)
 
 
-def runs(world: World, per_group: bool = False) -> list[list[str]]:
-    """The CLI arguments of each run that loads everything the sandbox holds, then the models.
+def runs(world: World, per_group: bool = False) -> list[list[list[str]]]:
+    """The CLI arguments of each run that loads everything the sandbox holds, then the models,
+    in stages whose runs go at once (they take the warehouse's lock in turn, and overlap the rest).
 
-    The main job: snapshots in one run, the whole history of the dated endpoints in another (a
-    ``--partition-range`` takes only partitioned assets). Per group (CI): each API alone, its dated
-    endpoints for the last day and for the last three days. The models follow in the same way.
+    The main job: the snapshots with the models built from them alone, beside the whole history of
+    the dated endpoints (a ``--partition-range`` takes only partitioned assets); then the daily
+    models over that range. Per group (CI): each API alone, its dated endpoints for the last day
+    and for the last three days, one run at a time; the models follow in the same way.
     """
     last = world.end - timedelta(days=1)
     span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
-    out = []
-    for group in ([name] for name in APIS) if per_group else [list(APIS)]:
-        if snapshots := keys(group, partitioned=False):
-            out.append(["--select", snapshots])
-        if daily := keys(group, partitioned=True):
-            if per_group:
-                out.append(["--select", daily, "--partition", f"{last:%Y-%m-%d}"])
-            out.append(["--select", daily, "--partition-range", span])
     daily_models, other_models = models(manifest())
-    out.append(["--select", ",".join(f"{GROUP}/{name}" for name in other_models)])
-    out.append(["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span])
-    return out
+    modelled = ",".join(f"{GROUP}/{name}" for name in other_models)
+    if not per_group:
+        return [[["--select", f"{keys(list(APIS), partitioned=False)},{modelled}"],
+                 ["--select", keys(list(APIS), partitioned=True), "--partition-range", span]],
+                [["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]]]
+    out = []
+    for name in APIS:
+        if snapshots := keys([name], partitioned=False):
+            out.append(["--select", snapshots])
+        if daily := keys([name], partitioned=True):
+            out += [["--select", daily, "--partition", f"{last:%Y-%m-%d}"],
+                    ["--select", daily, "--partition-range", span]]
+    out += [["--select", modelled],
+            ["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]]
+    return [[run] for run in out]
 
 
-def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
-    """One ``dagster asset materialize``, printing a line per step, asset and failed check."""
-    process = subprocess.Popen([*MATERIALIZE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def materialize(stage: list[list[str]], env: dict[str, str], started: float) -> bool:
+    """The stage's ``dagster asset materialize`` runs at once, printing a line per step, asset and
+    failed check; True when every run succeeded."""
+    processes = [subprocess.Popen([*MATERIALIZE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for args in stage]
+    readers = [threading.Thread(target=_report, args=(process, started)) for process in processes]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    codes = [process.wait() for process in processes]
+    return all(code == 0 for code in codes)
+
+
+def _report(process: subprocess.Popen[str], started: float) -> None:
     assert process.stdout is not None
-    seen: set[str] = set()  # a partition range materializes each asset once per day: say it once
+    seen: set[str] = set()  # a partition range materializes each asset once per window: say it once
     for line in process.stdout:
         match = EVENT.search(line)
         if not match:
             if "Error" in line or "Failure" in line:
-                print(f"          {line.rstrip()}")
+                print(f"          {line.rstrip()}", flush=True)
             continue
         step, event, text = match["step"], match["event"], match["text"]
         stamp = f"[{time.monotonic() - started:5.0f}s]"
@@ -78,7 +98,6 @@ def materialize(args: list[str], env: dict[str, str], started: float) -> bool:
             print(f"{stamp} {step}: {text.removeprefix('Materialized value ').rstrip('.')} loaded", flush=True)
         elif event == "STEP_FAILURE" or "failed" in text:
             print(f"{stamp} {step}: FAILED {text}", flush=True)
-    return process.wait() == 0
 
 
 def summary(path: str) -> list[tuple[str, str, int]]:
@@ -124,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="one run per API group, partitioned assets for the last day and the last 3 days (CI)")
     args = parser.parse_args(argv)
     world = World(scale=args.scale, start=today() - timedelta(days=args.days))
-    warehouse = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS", DEFAULT_DUCKDB)
+    try:
+        warehouse = str(duckdb_path())
+    except ValueError as refused:
+        print(f"comms_assets.demo: {refused}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
         print(f"sandbox on {sandbox.url}: {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d}, scale {args.scale}")
         env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
-        results = [materialize(run, env, started) for run in runs(world, args.per_group)]  # every run, even after a failure
+        results = [materialize(stage, env, started) for stage in runs(world, args.per_group)]  # all, even after a failure
         ok = all(results)
     rows = summary(warehouse)
     print(f"\n{'api':<12} {'endpoint':<30} {'rows':>8}")

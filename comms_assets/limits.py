@@ -78,6 +78,12 @@ class Settings:
         return cls(limits, budget.hintless_wait / faster, _number(f"{section}.max_quota_wait", MAX_QUOTA_WAIT))
 
 
+    def seconds_per_request(self) -> float:
+        """The API's sustained pace: the strictest of its limits, per request (0 when unpaced).
+        Over a long load the longest window binds, however fast its first requests go."""
+        return max((ms / 1000 / calls for rates in self.limits.values() for calls, ms in rates), default=0.0)
+
+
 def _number(key: str, default: float) -> float:
     value = dlt.config.get(key, float)
     return default if value is None else float(value)

@@ -9,12 +9,13 @@ models rebuild exactly those days.
 """
 
 import functools
+import importlib.metadata
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import dagster as dg
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import using_dagster_dev
+from packaging import version
 
 from comms_assets import warehouse
 from comms_assets.assets import POOL, WAREHOUSE_TAGS, partitions_def
@@ -162,10 +164,28 @@ def dbt_layer() -> list[dg.AssetsDefinition]:
     return [comms_daily, comms_snapshots]
 
 
+class DbtCoreResource(DbtCliResource):
+    """dagster-dbt's resource for the dbt-core installed beside this Python, without two costs
+    of each command that this project does not use (4.6 s of a 10 s step, measured on DuckDB).
+
+    Before every command dagster-dbt runs ``dbt --version`` in a subprocess (2.5 s) to tell
+    dbt-core from the Fusion engine, and opens an adapter of its own (2.1 s), which only its
+    opt-in row-count and column-metadata fetches read. The version comes from dbt-core's package
+    metadata instead, and there is no adapter: those fetches are not used here.
+    """
+
+    @functools.cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     """dbt from this environment, found beside its Python even when the virtualenv is not on PATH."""
     beside = Path(sys.executable).with_name("dbt")
-    return DbtCliResource(project_dir=project, dbt_executable=str(beside) if beside.exists() else "dbt")
+    return DbtCoreResource(project_dir=project, dbt_executable=str(beside) if beside.exists() else "dbt")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where loads land: one dlt pipeline per multi-asset, one dataset (schema) per API.
 
-DuckDB is the default (``data/comms.duckdb``, overridable the dlt way with
+DuckDB is the default (``data/warehouse.duckdb``, overridable the dlt way with
 ``DESTINATION__DUCKDB__CREDENTIALS``); ``COMMS_DESTINATION`` switches to any dlt destination
 configured the usual dlt way (e.g. ``postgres`` with ``DESTINATION__POSTGRES__CREDENTIALS``).
 """
@@ -25,7 +25,13 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-DEFAULT_DUCKDB = "data/comms.duckdb"
+from comms_assets.catalog import APIS
+
+DEFAULT_DUCKDB = "data/warehouse.duckdb"
+# The schemas the warehouse holds: a dataset per API and dlt's staging dataset beside it, the dbt
+# layer's two; with DuckDB's own catalogs, names a DuckDB file may not take (see duckdb_path).
+DBT_SCHEMAS = ("comms", "comms_staging")
+DUCKDB_CATALOGS = ("memory", "system", "temp")
 DUCKDB_MEMORY_LIMIT = "160MB"
 LOADER_FILE_FORMAT = "parquet"  # Arrow batches are written as they come; DuckDB reads parquet natively
 NAMING = NamingConvention()
@@ -36,9 +42,25 @@ def is_duckdb() -> bool:
 
 
 def duckdb_path() -> Path:
+    """The DuckDB warehouse file; its stem may not name one of the warehouse's schemas.
+
+    DuckDB names a file's catalog after its stem, so in ``comms.duckdb`` the reference
+    ``comms.calls`` is ambiguous between catalog and schema: dlt's loads (into ``justcall.duckdb``),
+    dbt's models and every user's ``<schema>.<table>`` query would fail, after the loads before them.
+    """
     path = Path(dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB).absolute()
+    taken = {*reserved_schemas(), *DUCKDB_CATALOGS}
+    stem = path.name.split(".")[0].lower()
+    if stem in taken:
+        raise ValueError(f"the DuckDB warehouse {path} is named like one of its schemas ({stem}): DuckDB would read "
+                         f"`{stem}.<table>` ambiguously. Choose another file name (the default is {DEFAULT_DUCKDB}); "
+                         f"taken: {', '.join(sorted(taken))}")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def reserved_schemas() -> list[str]:
+    return [*DBT_SCHEMAS, *(name for api in APIS for name in (api, f"{api}_staging"))]
 
 
 def destination() -> Destination:

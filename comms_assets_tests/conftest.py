@@ -64,7 +64,7 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """The process environment pointed at the sandbox and at a fresh DuckDB file."""
-    env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "comms.duckdb"),
+    env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "warehouse.duckdb"),
            "DLT_DATA_DIR": str(tmp_path / "dlt")}
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -3,6 +3,7 @@ cleanly, and long ranges that keep every day committed before a failure."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_a_range_that_fails_on_day_20_keeps_days_1_to_19_and_a_rerun_completes_i
     world = World(start=MONTH, end=END, counts={"justcall/calls": 900})  # 30 a day: one page each
     days = [f"{MONTH + timedelta(days=n):%Y-%m-%d}" for n in range(30)]
     with Sandbox(world=world, rate_limit_scale=0) as sandbox, dg.DagsterInstance.ephemeral() as instance:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path)
+        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S="0")  # a commit per day
         sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="status", status=500, after=19, count=4)
         failed = range_run(instance, ["justcall/calls"], days[0], days[-1])
         assert not failed.success
@@ -115,7 +116,7 @@ def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monk
     with Sandbox(world=world, rate_limit_scale=1) as sandbox, dg.DagsterInstance.ephemeral() as instance:
         sandbox.apis["gong"].limits = (Limit("day", 20, 86_400),)
         sandbox.limiter.clock = lambda: morning
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__RATE_SCALE="0")
+        warehouse = point_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__RATE_SCALE="0", COMMS_COMMIT_EVERY_S="0")
         stopped = range_run(instance, ["gong/calls"], days[0], days[-1])
         assert not stopped.success
         message = next(e for e in stopped.all_events if e.is_step_failure).step_failure_data.error.message
@@ -129,3 +130,46 @@ def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monk
         assert range_run(instance, ["gong/calls"], days[20], days[-1]).success
         assert instance.get_materialized_partitions(key) == set(days)
         assert count(warehouse, "select count(*) from gong.calls") == 300
+
+
+def test_a_paced_range_commits_about_every_n_seconds_and_a_failure_keeps_each_commit(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """JustCall at its published 30 requests a minute, in minutes lasting 6 s (5 a second): 30
+    days of three pages each take about 18 s. Committed about every 3 s (``COMMS_COMMIT_EVERY_S``),
+    the range lands in several commits of whole days, each soon after the last; a failure later in
+    the range keeps every committed day, names the rest, and a rerun completes it."""
+    world = World(start=MONTH, end=END, counts={"justcall/calls": 9_000})  # 300 a day: three pages each
+    days = [f"{MONTH + timedelta(days=n):%Y-%m-%d}" for n in range(30)]
+    every = 3.0
+    key = dg.AssetKey(["justcall", "calls"])
+    with Sandbox(world=world, rate_limit_scale=1, rate_time_scale=10) as sandbox, \
+            dg.DagsterInstance.ephemeral() as instance:
+        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
+        assert range_run(instance, ["justcall/calls"], days[0], days[-1]).success
+        assert [r["status"] for r in sandbox.requests("justcall") if r["status"] != 200] == []
+        records = instance.fetch_materializations(key, limit=100).records
+        commits: dict[str, float] = {}
+        for record in records:
+            window = record.asset_materialization.metadata["comms/committed_with"].value
+            commits[window] = min(commits.get(window, record.timestamp), record.timestamp)
+        assert sorted(r.partition_key for r in records) == days
+        assert 3 <= len(commits) < 30
+        times = sorted(commits.values())
+        assert all(later - earlier < 2 * every + 3 for earlier, later in itertools.pairwise(times)), times
+        assert count(warehouse, "select count(*) from justcall.calls") == 9_000
+
+    with Sandbox(world=world, rate_limit_scale=1, rate_time_scale=10) as sandbox, \
+            dg.DagsterInstance.ephemeral() as instance:
+        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
+        duckdb.connect(warehouse).execute("drop schema justcall cascade").close()
+        sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="status", status=500, after=60, count=4)
+        failed = range_run(instance, ["justcall/calls"], days[0], days[-1])
+        assert not failed.success
+        kept = sorted(instance.get_materialized_partitions(key))
+        assert kept and kept == days[:len(kept)] and len(kept) < 30
+        message = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
+        assert f"{days[0]}..{kept[-1]} are loaded; {days[len(kept)]}..{days[-1]} are not" in message
+        in_days = len(sandbox.world.between("justcall/calls", MONTH, MONTH + timedelta(days=len(kept))))
+        assert count(warehouse, "select count(*) from justcall.calls") == in_days
+        assert range_run(instance, ["justcall/calls"], days[len(kept)], days[-1]).success
+        assert count(warehouse, "select count(*) from justcall.calls") == 9_000

@@ -67,7 +67,9 @@ def test_a_load_of_many_pages_logs_its_progress_with_the_share_of_the_window_and
     calls = [line for line in progress(justcall) if line["name"] == "justcall/calls"]
     assert len(calls) >= 18 and {line["share"] for line in calls} == {None}
     days = [text for text in logged(justcall) if "days committed" in text]
-    assert [text.split(" in ")[0] for text in days] == [f"justcall: {n} of 3 days committed" for n in (1, 2, 3)]
+    first, rest = (f"{END - timedelta(days=n):%Y-%m-%d}" for n in (3, 2))
+    assert [text.split(" in ")[0] for text in days] == [f"justcall: 1 of 3 days committed ({first}..{first}",
+                                                        f"justcall: 3 of 3 days committed ({rest}..{day}"]
     assert all(text.endswith(" left") for text in days)
 
     snapshot = dg.materialize(defs.assets, selection="justcall/contacts", resources=defs.resources,
@@ -113,7 +115,7 @@ def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_coun
     days = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in range(8, 0, -1)]
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
         for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "v.duckdb"),
-                            "DAGSTER_HOME": str(tmp_path)}.items():
+                            "DAGSTER_HOME": str(tmp_path), "COMMS_COMMIT_EVERY_S": "0"}.items():  # a request a day
             monkeypatch.setenv(name, value)
         usual = [calls_on(sandbox, day) for day in days]
         sandbox.inject(api="justcall", kind="late", endpoint="/v2.1/calls", after=7, rows=usual[-1] - usual[-1] // 10)

@@ -56,7 +56,8 @@ def test_range_equals_union_of_days_in_any_order_and_reruns_change_nothing(
     assert result.success
     windows = {(r["query"]["from_datetime"], r["query"]["to_datetime"])
                for r in sandbox.requests("justcall") if r["path"] == "/v2.1/calls"}
-    assert windows == {(f"{day} 00:00:00", f"{day} 23:59:59") for day in days}  # each day loaded and committed
+    # A first day, then the rest in one window: a window is asked for and committed whole.
+    assert windows == {(f"{days[0]} 00:00:00", f"{days[0]} 23:59:59"), (f"{days[1]} 00:00:00", f"{days[2]} 23:59:59")}
     expected = snapshot(ranged)
     assert all(expected.values())
 
@@ -86,17 +87,20 @@ def test_range_run_reports_each_day_with_its_own_rows(sandbox: Sandbox, sandbox_
 
 
 def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """200 days: a first day, then 32 (the growth bound), then the remaining 167 as one commit
+    asked for in Gong's longest window (90 days) and the rest."""
     end = datetime(2026, 11, 1, tzinfo=UTC)
-    world = World(seed=3, start=end - timedelta(days=120), end=end, counts={"gong/calls": 300})
+    world = World(seed=3, start=end - timedelta(days=200), end=end, counts={"gong/calls": 300})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb"),
-                            "COMMS_DAYS_PER_COMMIT": "120"}.items():
+        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb")}.items():
             monkeypatch.setenv(name, value)
-        result = materialize(["gong/calls"], "2026-07-04", "2026-10-31")
+        result = materialize(["gong/calls"], "2026-04-15", "2026-10-31")
         assert result.success
         windows = sorted({(r["query"]["fromDateTime"], r["query"]["toDateTime"]) for r in sandbox.requests("gong")})
-        assert windows == [("2026-07-04T00:00:00+00:00", "2026-10-02T00:00:00+00:00"),
-                           ("2026-10-02T00:00:00+00:00", "2026-11-01T00:00:00+00:00")]
+        assert windows == [("2026-04-15T00:00:00+00:00", "2026-04-16T00:00:00+00:00"),
+                           ("2026-04-16T00:00:00+00:00", "2026-05-18T00:00:00+00:00"),
+                           ("2026-05-18T00:00:00+00:00", "2026-08-16T00:00:00+00:00"),
+                           ("2026-08-16T00:00:00+00:00", "2026-11-01T00:00:00+00:00")]
         with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
             assert con.execute("select count(*) from gong.calls").fetchone()[0] == 300
 

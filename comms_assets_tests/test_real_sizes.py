@@ -47,8 +47,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     before = catalog()
     world = World(seed=11, start=START, end=END, counts=dict(LARGE))
     with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        # the ten days as one load: all of an API's dated endpoints extracted together, at full size
-        env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse, "COMMS_DAYS_PER_COMMIT": "10"}
+        # the ten days as two commits (a day, then nine): an API's dated endpoints extracted together
+        env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
         for name, value in env.items():
             patch.setenv(name, value)
         defs = build_definitions()

@@ -39,7 +39,7 @@ def free_port() -> int:
 def main() -> None:
     with tempfile.TemporaryDirectory() as home, Sandbox(rate_limit_scale=0) as sandbox:
         env = {**os.environ, **sandbox.env(), "DAGSTER_HOME": home,
-               "DESTINATION__DUCKDB__CREDENTIALS": f"{home}/comms.duckdb"}
+               "DESTINATION__DUCKDB__CREDENTIALS": f"{home}/warehouse.duckdb"}
         last = today() - timedelta(days=1)
         subprocess.run([*MATERIALIZE, "--select", "justcall/users,justcall/contacts,justcall/phone_numbers"], env=env,
                        check=True, capture_output=True)
