@@ -29,7 +29,7 @@ from pathlib import Path
 from comms_assets.demo import MATERIALIZE
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, Servers, new_database, required
+from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, SESSION, Servers, new_database, required
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case (the fastest is printed)")
     args = parser.parse_args()
-    servers = Servers()
-    servers.start()
+    servers = Servers(Path(tempfile.mkdtemp(prefix="comms-servers-")))
+    os.environ[SESSION] = str(servers.root)
     root = Path(tempfile.mkdtemp(prefix="comms-bench-"))
     workers: list[subprocess.Popen] = []
     try:

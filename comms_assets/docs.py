@@ -1,7 +1,8 @@
-"""The README's generated parts: the endpoint and column tables (from the catalog), the dbt
-models and their lineage (from the dbt manifest and the asset graph): ``python -m comms_assets.docs``.
+"""The generated parts of ``docs/``: the endpoint and column tables (from the catalog) in
+``endpoints.md``, the dbt models and their lineage (from the dbt manifest and the asset graph) in
+``dbt-layer.md``: ``python -m comms_assets.docs``.
 
-Run with ``--check`` to fail when README.md is out of date (the tests do).
+Run with ``--check`` to fail when a page is out of date (the tests do).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from comms_assets import unified
 from comms_assets.catalog import APIS
 from comms_assets.warehouse import column
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def endpoint_table() -> str:
@@ -69,27 +70,34 @@ def lineage() -> str:
     return "\n".join([*lines, "```"])
 
 
-BLOCKS = {"endpoints": endpoint_table, "columns": column_table, "models": model_table, "lineage": lineage}
+# Each page's generated blocks, between ``<!-- name:start -->`` and ``<!-- name:end -->``.
+PAGES = {"endpoints.md": {"endpoints": endpoint_table, "columns": column_table},
+         "dbt-layer.md": {"models": model_table, "lineage": lineage}}
 
 
-def render(readme: str) -> str:
-    for name, table in BLOCKS.items():
+def render(page: str, text: str) -> str:
+    for name, table in PAGES[page].items():
         start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        head, _, rest = readme.partition(start)
+        if start not in text or end not in text:
+            raise ValueError(f"docs/{page} has no {start} ... {end} block")
+        head, _, rest = text.partition(start)
         _, _, tail = rest.partition(end)
-        readme = f"{head}{start}\n{table()}\n{end}{tail}"
-    return readme
+        text = f"{head}{start}\n{table()}\n{end}{tail}"
+    return text
 
 
 def main(argv: list[str]) -> int:
-    current = README.read_text()
-    fresh = render(current)
-    if "--check" in argv:
+    stale = []
+    for page in PAGES:
+        current = (DOCS / page).read_text()
+        fresh = render(page, current)
         if fresh != current:
-            print("README.md's tables are out of date: run python -m comms_assets.docs", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(fresh)
+            stale.append(page)
+            if "--check" not in argv:
+                (DOCS / page).write_text(fresh)
+    if stale and "--check" in argv:
+        print(f"docs/{', docs/'.join(stale)} out of date: run python -m comms_assets.docs", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,8 +4,8 @@ dagster-dbt turns each model into an asset and each dbt test into an asset check
 tests, the keys and the reconciliations, are blocking). The models' dependencies on the raw assets
 come from the dbt sources, which are generated from the catalog (``sources_yaml``), so the
 lineage is exactly what each model reads. Models downstream of a dated endpoint follow the daily
-partitions: a run for some days passes them as ``min_date``/``max_date`` and the incremental
-models rebuild exactly those days.
+partitions: a run for some days passes them as ``COMMS_DBT_MIN_DATE``/``COMMS_DBT_MAX_DATE`` and the
+incremental models rebuild exactly those days.
 """
 
 import functools
@@ -32,6 +32,7 @@ from comms_assets.catalog import APIS
 GROUP = "comms"
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 SOURCES = PROJECT_DIR / "models" / "staging" / "_sources.yml"
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, beside the manifest
 # Every API's days start together unless configured otherwise: the layer's days start with the earliest.
 DAYS = min((partitions_def(api) for api in APIS.values()), key=lambda days: days.start)
 
@@ -69,8 +70,10 @@ def prepare() -> None:
         partial.write_text(text)
         partial.replace(SOURCES)
     aside = Path("target", f"prepare-{os.getpid()}")
+    os.environ.update(warehouse.dbt_environment())  # the default warehouse's profile: its runs parse partially
     dbt_resource().cli(["parse", "--quiet"], target_path=aside).wait()
-    (PROJECT_DIR / aside / "manifest.json").replace(project.manifest_path)
+    for name in (PARTIAL_PARSE, "manifest.json"):
+        (PROJECT_DIR / aside / name).replace(project.manifest_path.with_name(name))
     shutil.rmtree(PROJECT_DIR / aside, ignore_errors=True)
 
 
@@ -128,19 +131,25 @@ def models(parsed: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return [n for n in names if daily(f"model.{GROUP}.{n}")], [n for n in names if not daily(f"model.{GROUP}.{n}")]
 
 
-def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: dict[str, str] | None = None) -> Iterator:
+def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[str, str] | None = None) -> Iterator:
     """``dbt build`` of the selected models and their tests, against the raw tables' warehouse.
 
     The profile reads the warehouse from the environment (``profiles.yml``), which the dbt
-    process inherits; on DuckDB the step holds the file's lock like every loading step. A test
+    process inherits, and so do the run's days (``in_window``): passed as ``--vars`` they would
+    make dbt parse the whole project again, while the prepared parse serves every run on the
+    default warehouse. On DuckDB the step holds the file's lock like every loading step. A test
     of several models (a reconciliation) runs when its model is built, not when only one of its
     inputs is (dbt's ``buildable`` indirect selection; the default would run it on a missing table).
     """
-    os.environ.update({**warehouse.dbt_environment(), "DBT_INDIRECT_SELECTION": "buildable"})
-    args = ["build", *(["--vars", yaml.safe_dump(days, default_flow_style=True).strip()] if days else [])]
+    first, end = days or ("", "")
+    os.environ.update({**warehouse.dbt_environment(), "DBT_INDIRECT_SELECTION": "buildable",
+                       "COMMS_DBT_MIN_DATE": first, "COMMS_DBT_MAX_DATE": end})
     lock = warehouse.exclusive(warehouse.pipeline("dbt", GROUP), lambda: context.log.info("waiting for the warehouse"))
     with lock, tempfile.TemporaryDirectory(prefix="comms-dbt-") as artifacts:  # dbt's per-run files, not kept
-        yield from dbt.cli(args, context=context, target_path=Path(artifacts)).stream()
+        prepared = project.manifest_path.with_name(PARTIAL_PARSE)
+        if prepared.exists():
+            shutil.copyfile(prepared, Path(artifacts, PARTIAL_PARSE))
+        yield from dbt.cli(["build"], context=context, target_path=Path(artifacts)).stream()
 
 
 def dbt_layer() -> list[dg.AssetsDefinition]:
@@ -154,7 +163,7 @@ def dbt_layer() -> list[dg.AssetsDefinition]:
                 pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         window = context.partition_time_window
-        yield from build(context, dbt, {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{window.end:%Y-%m-%d}"})
+        yield from build(context, dbt, (f"{window.start:%Y-%m-%d}", f"{window.end:%Y-%m-%d}"))
 
     @dbt_assets(manifest=parsed, project=project, select=" ".join(others), name="comms_snapshots",
                 dagster_dbt_translator=translator, pool=POOL, op_tags=WAREHOUSE_TAGS)

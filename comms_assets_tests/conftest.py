@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import dagster as dg
 import pytest
 
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.servers import Servers
+from comms_assets_tests.servers import SESSION, Servers
 
 # A fixed history, so tests do not depend on the day they run.
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -64,11 +65,21 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """The process environment pointed at the sandbox and at a fresh DuckDB file."""
-    env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "warehouse.duckdb"),
-           "DLT_DATA_DIR": str(tmp_path / "dlt")}
+    return point_at(monkeypatch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS":
+                                           str(tmp_path / "warehouse.duckdb"), "DLT_DATA_DIR": str(tmp_path / "dlt")})
+
+
+def point_at(patch: pytest.MonkeyPatch, sandbox: Sandbox, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment pointed at ``sandbox``, with ``extra`` (a warehouse, settings)."""
+    env = {**sandbox.env(), **(extra or {})}
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        patch.setenv(name, value)
     return env
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of one run over the daily partitions ``first``..``last``, as a UI backfill's run has."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 def calls_on(sandbox: Sandbox, day: str) -> int:
@@ -130,18 +141,15 @@ SERVERS = pytest.StashKey[Servers]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """PostgreSQL and Redis for the whole session, started once (not per xdist worker: the
-    workers inherit their URLs)."""
+    """The session's directory for the servers its tests start (once, not per xdist worker: the
+    workers inherit it); each server starts when a test first needs it (``servers.required``)."""
     if hasattr(config, "workerinput"):
         return
-    servers = Servers()
-    servers.start()
-    for variable, error in servers.errors.items():
-        os.environ[f"{variable}_ERROR"] = error
-    config.stash[SERVERS] = servers
+    root = Path(tempfile.mkdtemp(prefix="comms-servers-"))
+    os.environ[SESSION] = str(root)
+    config.stash[SERVERS] = Servers(root)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if servers := config.stash.get(SERVERS, None):
         servers.stop()
-

@@ -1,25 +1,28 @@
 """PostgreSQL and Redis for the production-profile tests: real servers on 127.0.0.1.
 
 ``TEST_POSTGRES_URL`` (a superuser's URL, e.g. ``postgresql://postgres:pw@127.0.0.1:5432/postgres``)
-and ``TEST_REDIS_URL`` point the tests at servers of one's own. Without them, the test session
-starts throw-away ones from the machine's binaries (Debian's ``postgresql`` and ``redis-server``)
-in a temporary directory and stops them at its end; as root, PostgreSQL runs as the ``postgres``
-user, since it refuses to run as root. A server that cannot be had fails the tests that need it,
-saying how to provide it: they never skip.
+and ``TEST_REDIS_URL`` point the tests at servers of one's own. Without them, the first test that
+asks for a server (``required``) starts a throw-away one from the machine's binaries (Debian's
+``postgresql`` and ``redis-server``) in the session's directory, once for all pytest-xdist workers
+(under a file lock), and the session stops it at its end; a run that selects no such test starts
+none. As root, PostgreSQL runs as the ``postgres`` user, since it refuses to run as root. A server
+that cannot be had fails the tests that need it, saying how to provide it: they never skip.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -48,31 +51,39 @@ def _postgres_bin(name: str) -> str:
     return found
 
 
+SESSION = "COMMS_TEST_SERVERS"  # the session's directory, shared by its xdist workers
+
+
 @dataclass
 class Servers:
-    """The servers this session started (and must stop), and the settings it exported."""
+    """The servers this session started (and must stop), recorded in the session's directory."""
 
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="comms-servers-")))
-    processes: list[subprocess.Popen] = field(default_factory=list)
-    postgres_data: Path | None = None
-    errors: dict[str, str] = field(default_factory=dict)
+    root: Path
 
-    def start(self) -> None:
-        for variable, starter in ((POSTGRES_URL, self._postgres), (REDIS_URL, self._redis)):
-            if os.environ.get(variable):
-                continue
+    def url(self, variable: str) -> str:
+        """The server's URL, starting it the first time any worker asks (a file lock between them)."""
+        with open(self.root / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known, failed = self.root / f"{variable}.url", self.root / f"{variable}.error"
+            if known.exists():
+                return known.read_text()
+            if failed.exists():
+                raise ServerUnavailable(failed.read_text())
             try:
-                os.environ[variable] = starter()
+                url = {POSTGRES_URL: self._postgres, REDIS_URL: self._redis}[variable]()
             except (ServerUnavailable, subprocess.CalledProcessError, OSError) as exc:
-                self.errors[variable] = str(exc)
+                failed.write_text(f"{variable} is not set and no server could be started: {exc}")
+                raise ServerUnavailable(failed.read_text()) from None
+            known.write_text(url)
+            return url
 
     def stop(self) -> None:
-        if self.postgres_data is not None:
-            subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(self.postgres_data), "-m", "fast",
+        if (self.root / "postgres" / "PG_VERSION").exists():
+            subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(self.root / "postgres"), "-m", "fast",
                                               "-w", "stop"]), check=False, capture_output=True, timeout=60)
-        for process in self.processes:
-            process.terminate()
-            process.wait(timeout=30)
+        if (pid := self.root / "redis.pid").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid.read_text()), signal.SIGTERM)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _postgres(self) -> str:
@@ -92,7 +103,6 @@ class Servers:
         subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(data), "-o", options, "-l",
                                           str(data / "server.log"), "-w", "-t", str(START_TIMEOUT_S), "start"]),
                        check=True, capture_output=True)
-        self.postgres_data = data
         return f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
 
     def _redis(self) -> str:
@@ -102,8 +112,8 @@ class Servers:
         port = free_port()
         process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                     "--appendonly", "no", "--dir", str(self.root)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.processes.append(process)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        (self.root / "redis.pid").write_text(str(process.pid))  # outlives this worker: the session stops it
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
@@ -130,8 +140,8 @@ def new_database(server: str, prefix: str = "comms") -> str:
 
 
 def required(variable: str) -> str:
-    """The server's URL, or a failure that says why there is none (never a skip)."""
+    """The server's URL: one's own, or the session's (started now if no test has needed it yet);
+    a failure that says why there is none, never a skip."""
     if url := os.environ.get(variable):
         return url
-    reason = os.environ.get(f"{variable}_ERROR", "not started")
-    raise ServerUnavailable(f"{variable} is not set and no server could be started: {reason}")
+    return Servers(Path(os.environ[SESSION])).url(variable)

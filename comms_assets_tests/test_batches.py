@@ -25,7 +25,7 @@ from comms_assets.batches import (
 )
 from comms_assets.catalog import APIS
 from comms_assets.sandbox import Sandbox
-from comms_assets_tests.conftest import END, START, small_world
+from comms_assets_tests.conftest import END, START, point_at, small_world
 
 DLT_COLUMNS = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id")
 
@@ -70,9 +70,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
     root = tmp_path_factory.mktemp("batches")
     out: dict[str, dict] = {"arrow": {}, "dicts": {}}
     with Sandbox(world=small_world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        env = sandbox.env()
-        for name, value in env.items():
-            patch.setenv(name, value)
+        env = point_at(patch, sandbox)
         for form in ("arrow", "dicts"):
             if form == "dicts":
                 patch.setattr(sources, "batches", as_dicts)

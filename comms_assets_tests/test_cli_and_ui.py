@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 import requests
 
 from comms_assets.sandbox import Sandbox, World
@@ -19,9 +20,12 @@ from comms_assets.sandbox.data import today
 from comms_assets_tests.conftest import REPO, SANDBOX_COLLECTION, clean_env, cli_env
 from comms_assets_tests.servers import free_port
 
+pytestmark = [pytest.mark.cli]
+
 CLI = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "comms_assets.definitions"]
 
 
+@pytest.mark.slow
 def test_parallel_runs_share_one_duckdb_file(sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     """Two groups at once, then a 7-day backfill as seven runs, three at a time: all succeed."""
     env = cli_env()
@@ -147,20 +151,38 @@ def test_credentials_from_dlt_secrets_toml(sandbox: Sandbox, sandbox_env: dict[s
         assert con.execute("select count(*) from justcall.users").fetchone()[0] == sandbox.world.count("justcall/users")
 
 
+@pytest.mark.slow
 def test_the_main_job_loads_every_endpoint_as_the_sandbox_holds_it(tmp_path: Path) -> None:
-    """``make demo``: every asset through the CLI (snapshots, then a ``--partition-range`` of the
-    whole history), and a summary whose counts are the sandbox's."""
-    warehouse = str(tmp_path / "demo.duckdb")
+    """``make demo`` into its default warehouse (``data/warehouse.duckdb`` under the working
+    directory): every asset through the CLI, a summary whose counts are the sandbox's, and the
+    cross-API summary, whose queries name tables ``<schema>.<table>``."""
     done = subprocess.run([sys.executable, "-m", "comms_assets.demo", "--scale", "0.2", "--days", "4",
-                           "--rate-limit-scale", "0"], env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
+                           "--rate-limit-scale", "0"], env=cli_env(), cwd=tmp_path,
                           capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "data" / "warehouse.duckdb").exists()
+    assert re.search(r"^  calls: gong \d+ \(\d+ with a person\), justcall \d+", done.stdout, re.MULTILINE)
     printed = {f"{api}/{endpoint}": int(count.replace(",", "")) for api, endpoint, count in
                re.findall(r"^(\w+) +(\w+) +([\d,]+)$", done.stdout, re.MULTILINE) if api != "total"}
     with Sandbox(world=World(scale=0.2, start=today() - timedelta(days=4))) as sandbox:
         expected = sandbox.counts()
     assert printed == {key: expected[collection] for key, collection in SANDBOX_COLLECTION.items()}
     assert "35 endpoints into" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["comms", "justcall", "comms_staging", "Gong_Staging"])
+def test_a_warehouse_named_like_one_of_its_schemas_is_refused_before_anything_loads(tmp_path: Path, name: str) -> None:
+    """DuckDB names a file's catalog after its stem: in ``comms.duckdb``, ``comms.calls`` is
+    ambiguous and dlt's loads, dbt and every user query fail. The demo and the CLI refuse it."""
+    warehouse = str(tmp_path / f"{name}.duckdb")
+    demo = subprocess.run([sys.executable, "-m", "comms_assets.demo"], env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert demo.returncode == 2 and "sandbox on" not in demo.stdout
+    assert f"the DuckDB warehouse {warehouse} is named like one of its schemas ({name.lower()})" in demo.stderr
+    cli = subprocess.run([*CLI, "--select", "justcall/users"], env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert cli.returncode != 0 and "is named like one of its schemas" in cli.stdout + cli.stderr
+    assert not Path(warehouse).exists()
 
 
 def test_dg_dev_serves_the_code_location(tmp_path: Path) -> None:

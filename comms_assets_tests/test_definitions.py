@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from comms_assets.definitions import build_definitions
 from comms_assets.warehouse import column
@@ -71,12 +72,14 @@ def test_metadata_names_keys_and_write_disposition() -> None:
     assert "POST calls/extensive" in graph.get(dg.AssetKey(["gong", "extensive_calls"])).description
 
 
+@pytest.mark.cli
 def test_definitions_validate_without_any_credential() -> None:
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "comms_assets.definitions"],
                           check=False, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.cli
 def test_a_fresh_clone_loads_the_definitions_without_credentials_or_any_dbt_command(tmp_path: Path) -> None:
     """The repository's tracked files alone (no dbt sources, no manifest): loading the code
     location prepares the dbt project itself, once."""

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.conftest import END, START, calls_on
+from comms_assets_tests.conftest import END, START, calls_on, point_at
 from comms_assets_tests.test_runs import rows, run
 
 PACKAGE = Path(__file__).resolve().parent.parent / "comms_assets"
@@ -92,8 +92,7 @@ def test_tokens_that_expire_every_few_seconds_are_renewed_ahead(sandbox_env: dic
     """3-second tokens, 50 pages paced to SendPulse's 10 requests a second: renewed before they lapse."""
     world = World(seed=5, start=START, end=END, counts={"sendpulse/campaigns": 5_000})
     with Sandbox(world=world, rate_limit_scale=1, token_ttl=3) as sandbox:
-        for name, value in sandbox.env().items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox)
         assert run("sendpulse/campaigns").success
         log = sandbox.requests("sendpulse")
     assert [r["status"] for r in log if r["status"] != 200] == []  # not one 401, not one 429
@@ -142,8 +141,7 @@ def test_records_shifting_on_a_day_of_several_pages_are_loaded_once(sandbox_env:
     """Records inserted ahead of the reader make the last page of the day repeat five rows of the one before."""
     world = World(seed=5, start=START, end=END, counts={"justcall/calls": 2_950})  # ~295 calls a day: 3 pages
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in sandbox.env().items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox)
         day = calls_on(sandbox, "2026-10-25")
         assert day > 200 and 0 < day % 100 <= 95  # the last page is short: shifting it loses nothing
         sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="shift", rows=5, after=(day - 1) // 100)

@@ -16,17 +16,15 @@ import requests
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.protocol import Limit
-from comms_assets_tests.conftest import END, FAST_RETRIES
+from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.test_runs import run
 
 MONTH = END - timedelta(days=30)
 
 
-def point_at(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **extra: str) -> str:
+def warehouse_at(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **extra: str) -> str:
     warehouse = str(tmp_path / "limits.duckdb")
-    for name, value in {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse,
-                        **extra}.items():
-        monkeypatch.setenv(name, value)
+    point_at(monkeypatch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse, **extra})
     return warehouse
 
 
@@ -37,7 +35,7 @@ def count(warehouse: str, sql: str) -> int:
 
 def range_run(instance: dg.DagsterInstance, selection: list[str], first: str, last: str) -> dg.ExecuteInProcessResult:
     job = build_definitions().resolve_implicit_global_asset_job_def()
-    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    tags = range_tags(first, last)
     return job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey.from_user_string(k) for k in selection],
                                   tags=tags, raise_on_error=False)
 
@@ -45,7 +43,7 @@ def range_run(instance: dg.DagsterInstance, selection: list[str], first: str, la
 def test_a_retry_after_beyond_dlts_retry_budget_is_waited_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """dlt would wait at most ``request_max_retry_delay`` (1 s here) and give up; the quota says 3 s."""
     with Sandbox(world=World(start=MONTH, end=END), rate_limit_scale=0) as sandbox:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__REQUEST_MAX_RETRY_DELAY="1",
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__REQUEST_MAX_RETRY_DELAY="1",
                              SOURCES__GONG__REQUEST_MAX_ATTEMPTS="2")
         sandbox.inject(api="gong", endpoint="/users", kind="status", status=429, retry_after=3, count=1)
         assert run("gong/users").success
@@ -60,7 +58,7 @@ def test_justcalls_429_without_retry_after_waits_for_the_reset_header(monkeypatc
     only ``X-Rate-Limit-Burst-Reset``. Another client has just spent the window."""
     world = World(start=MONTH, end=END, counts={"justcall/contacts": 2_500})  # five pages of 500
     with Sandbox(world=world, rate_limit_scale=0.1, rate_time_scale=10) as sandbox:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path)
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path)
         offset = 0.001 - time.time() % 6  # the sandbox's clock at the start of a 6 s window: no race with its end
         sandbox.limiter.clock = lambda: time.time() + offset
         auth = {"Authorization": f"{sandbox.credentials['JUSTCALL_API_KEY']}:{sandbox.credentials['JUSTCALL_API_SECRET']}"}
@@ -78,18 +76,19 @@ def test_paced_to_the_published_limits_no_request_is_refused(monkeypatch: pytest
     """The same account paced by the connector: not one 429."""
     world = World(start=MONTH, end=END, counts={"justcall/contacts": 1_000})
     with Sandbox(world=world, rate_limit_scale=0.1, rate_time_scale=60) as sandbox:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path)
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path)
         assert run("justcall/contacts").success
         assert [r["status"] for r in sandbox.requests("justcall") if r["status"] != 200] == []
     assert count(warehouse, "select count(*) from justcall.contacts") == 1_000
 
 
+@pytest.mark.slow
 def test_a_range_that_fails_on_day_20_keeps_days_1_to_19_and_a_rerun_completes_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     world = World(start=MONTH, end=END, counts={"justcall/calls": 900})  # 30 a day: one page each
     days = [f"{MONTH + timedelta(days=n):%Y-%m-%d}" for n in range(30)]
     with Sandbox(world=world, rate_limit_scale=0) as sandbox, dg.DagsterInstance.ephemeral() as instance:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S="0")  # a commit per day
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S="0")  # a commit per day
         sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="status", status=500, after=19, count=4)
         failed = range_run(instance, ["justcall/calls"], days[0], days[-1])
         assert not failed.success
@@ -116,7 +115,7 @@ def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monk
     with Sandbox(world=world, rate_limit_scale=1) as sandbox, dg.DagsterInstance.ephemeral() as instance:
         sandbox.apis["gong"].limits = (Limit("day", 20, 86_400),)
         sandbox.limiter.clock = lambda: morning
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__RATE_SCALE="0", COMMS_COMMIT_EVERY_S="0")
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, SOURCES__GONG__RATE_SCALE="0", COMMS_COMMIT_EVERY_S="0")
         stopped = range_run(instance, ["gong/calls"], days[0], days[-1])
         assert not stopped.success
         message = next(e for e in stopped.all_events if e.is_step_failure).step_failure_data.error.message
@@ -132,6 +131,7 @@ def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monk
         assert count(warehouse, "select count(*) from gong.calls") == 300
 
 
+@pytest.mark.slow
 def test_a_paced_range_commits_about_every_n_seconds_and_a_failure_keeps_each_commit(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """JustCall at its published 30 requests a minute, in minutes lasting 6 s (5 a second): 30
@@ -144,7 +144,7 @@ def test_a_paced_range_commits_about_every_n_seconds_and_a_failure_keeps_each_co
     key = dg.AssetKey(["justcall", "calls"])
     with Sandbox(world=world, rate_limit_scale=1, rate_time_scale=10) as sandbox, \
             dg.DagsterInstance.ephemeral() as instance:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
         assert range_run(instance, ["justcall/calls"], days[0], days[-1]).success
         assert [r["status"] for r in sandbox.requests("justcall") if r["status"] != 200] == []
         records = instance.fetch_materializations(key, limit=100).records
@@ -160,7 +160,7 @@ def test_a_paced_range_commits_about_every_n_seconds_and_a_failure_keeps_each_co
 
     with Sandbox(world=world, rate_limit_scale=1, rate_time_scale=10) as sandbox, \
             dg.DagsterInstance.ephemeral() as instance:
-        warehouse = point_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, COMMS_COMMIT_EVERY_S=str(every))
         duckdb.connect(warehouse).execute("drop schema justcall cascade").close()
         sandbox.inject(api="justcall", endpoint="/v2.1/calls", kind="status", status=500, after=60, count=4)
         failed = range_run(instance, ["justcall/calls"], days[0], days[-1])

@@ -16,7 +16,7 @@ from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import digits
 from comms_assets.sources import LoadStats, build_source
 from comms_assets.warehouse import column
-from comms_assets_tests.conftest import END, SANDBOX_COLLECTION, START, small_world
+from comms_assets_tests.conftest import END, SANDBOX_COLLECTION, START, point_at, small_world
 
 ENDPOINTS = [f"{api.name}/{e.name}" for api in APIS.values() for e in api.endpoints]
 # The largest page each API documents (api-facts): what the connectors should ask for.
@@ -29,9 +29,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Load all 35 endpoints once; return rows, distinct keys and requests per endpoint."""
     root: Path = tmp_path_factory.mktemp("load")
     with Sandbox(world=small_world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        env = sandbox.env()
-        for name, value in env.items():
-            patch.setenv(name, value)
+        env = point_at(patch, sandbox)
         result: dict[str, dict] = {}
         for api in APIS.values():
             stats = LoadStats()
@@ -109,8 +107,7 @@ def per_contact(sandbox: Sandbox, function: str, key: str) -> set[tuple[str, str
 def test_bulk_calls_load_what_one_call_per_contact_returns_with_a_hundredth_of_the_requests(tmp_path: Path) -> None:
     world = World(seed=3, start=START, end=END, counts={"lacrm/contacts": 5_000, "lacrm/events": 6_000})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        for name, value in sandbox.env().items():
-            patch.setenv(name, value)
+        point_at(patch, sandbox)
         pipeline = dlt.pipeline("bulk", destination=dlt.destinations.duckdb(str(tmp_path / "bulk.duckdb")),
                                 dataset_name="lacrm", pipelines_dir=str(tmp_path / "pipelines"))
         stats = LoadStats()

@@ -14,7 +14,7 @@ from dagster._core.test_utils import freeze_time
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.conftest import END, FAST_RETRIES, calls_on
+from comms_assets_tests.conftest import END, FAST_RETRIES, calls_on, point_at, range_tags
 
 PROGRESS = re.compile(r"^(?P<name>[\w/]+): (?P<pages>[\d,]+) pages, (?P<rows>[\d,]+) rows in [\w.]+"
                       r"(?:; (?P<share>\d+)% of \[(?P<start>[\d-]+), (?P<end>[\d-]+)\), about [\w.]+ left)?$")
@@ -32,10 +32,8 @@ def busy_day(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Sandbox:
     world = World(seed=9, start=END - timedelta(days=3), end=END,
                   counts={"gong/calls": 3 * 1_250, "justcall/calls": 3 * 600, "justcall/contacts": 1_200})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "p.duckdb"),
-               "COMMS_PROGRESS_EVERY_S": "0", "DAGSTER_HOME": str(tmp_path)}
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "p.duckdb"),
+                                        "COMMS_PROGRESS_EVERY_S": "0", "DAGSTER_HOME": str(tmp_path)})
         (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         yield sandbox
 
@@ -59,8 +57,7 @@ def test_a_load_of_many_pages_logs_its_progress_with_the_share_of_the_window_and
     assert shares == sorted(shares) and shares[0] < 20 and shares[-1] >= 95  # spread over the day
     assert {(line["name"], line["start"], line["end"]) for line in lines} == {("gong/calls", day, f"{END:%Y-%m-%d}")}
 
-    tags = {"dagster/asset_partition_range_start": f"{END - timedelta(days=3):%Y-%m-%d}",
-            "dagster/asset_partition_range_end": day}
+    tags = range_tags(f"{END - timedelta(days=3):%Y-%m-%d}", day)
     justcall = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         asset_selection=[dg.AssetKey(["justcall", "calls"])], tags=tags, instance=dg.DagsterInstance.get())
     assert justcall.success
@@ -114,13 +111,12 @@ def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_coun
     world = World(seed=4, start=END - timedelta(days=8), end=END, counts={"justcall/calls": 8 * 60})
     days = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in range(8, 0, -1)]
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "v.duckdb"),
-                            "DAGSTER_HOME": str(tmp_path), "COMMS_COMMIT_EVERY_S": "0"}.items():  # a request a day
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox, {"DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "v.duckdb"),
+                                        "DAGSTER_HOME": str(tmp_path), "COMMS_COMMIT_EVERY_S": "0"})  # a request a day
         usual = [calls_on(sandbox, day) for day in days]
         sandbox.inject(api="justcall", kind="late", endpoint="/v2.1/calls", after=7, rows=usual[-1] - usual[-1] // 10)
         defs = build_definitions()
-        tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+        tags = range_tags(days[0], days[-1])
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             asset_selection=[dg.AssetKey(["justcall", "calls"])], tags=tags, instance=dg.DagsterInstance.get())
     assert result.success  # a warning: the day is loaded as the API gave it

@@ -13,7 +13,7 @@ import pytest
 
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.conftest import cli_env
+from comms_assets_tests.conftest import cli_env, point_at, range_tags
 
 DATED = ["justcall/calls", "justcall/sms", "justcall/agent_analytics", "ringcentral/user_call_records", "gong/calls",
          "gong/extensive_calls", "gong/answered_scorecards", "lacrm/tasks", "lacrm/events"]
@@ -29,7 +29,7 @@ def materialize(selection: list[str], first: str, last: str | None = None) -> dg
     keys = [dg.AssetKey.from_user_string(k) for k in selection]
     if last is None:
         return job.execute_in_process(asset_selection=keys, partition_key=first, raise_on_error=False)
-    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    tags = range_tags(first, last)
     return job.execute_in_process(asset_selection=keys, tags=tags, raise_on_error=False)
 
 
@@ -48,6 +48,7 @@ def fresh_warehouse(monkeypatch: pytest.MonkeyPatch, tmp_path, name: str) -> str
     return path
 
 
+@pytest.mark.slow
 def test_range_equals_union_of_days_in_any_order_and_reruns_change_nothing(
         sandbox: Sandbox, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     days = ["2026-10-24", "2026-10-25", "2026-10-26"]
@@ -92,8 +93,7 @@ def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path
     end = datetime(2026, 11, 1, tzinfo=UTC)
     world = World(seed=3, start=end - timedelta(days=200), end=end, counts={"gong/calls": 300})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb")}.items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox, {"DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "g.duckdb")})
         result = materialize(["gong/calls"], "2026-04-15", "2026-10-31")
         assert result.success
         windows = sorted({(r["query"]["fromDateTime"], r["query"]["toDateTime"]) for r in sandbox.requests("gong")})
@@ -105,6 +105,7 @@ def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path
             assert con.execute("select count(*) from gong.calls").fetchone()[0] == 300
 
 
+@pytest.mark.cli
 def test_duplicate_keys_fail_the_check_the_run_and_the_cli_until_fixed(
         sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     assert materialize(["justcall/calls"], "2026-10-25").success
@@ -170,8 +171,7 @@ def test_a_day_without_records_loads_nothing_and_succeeds(monkeypatch: pytest.Mo
     world = World(seed=3, start=datetime(2026, 10, 1, tzinfo=UTC), end=datetime(2026, 10, 3, tzinfo=UTC),
                   counts={"gong/calls": 5})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
-        for name, value in {**sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "e.duckdb")}.items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, sandbox, {"DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "e.duckdb")})
         result = materialize(["gong/calls"], "2026-10-20")
         assert result.success
         assert [r["status"] for r in sandbox.requests("gong")] == [404]

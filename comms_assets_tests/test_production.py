@@ -32,6 +32,8 @@ from comms_assets_tests.conftest import END, FAST_RETRIES, REPO, SANDBOX_COLLECT
 from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, free_port, new_database, required
 from comms_assets_tests.test_partitions import sandbox_days
 
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
 CLI = [sys.executable, "-m", "dagster"]
 POOL_LIMIT = 5  # deploy/dagster.yaml's default_limit
 WORKSPACE = ["-w", str(REPO / "deploy" / "workspace.yaml")]
@@ -225,6 +227,7 @@ def test_the_daemon_ticks_a_sensor_whose_runs_queue_one_per_api_and_load_exactly
                 sandbox_days(sandbox, endpoint, d) for d in days)
 
 
+@pytest.mark.celery
 @pytest.mark.timeout(600)
 def test_one_run_of_all_five_apis_executes_its_steps_on_two_celery_workers(
         deployment: Deployment, services: list[subprocess.Popen]) -> None:

@@ -23,7 +23,9 @@ from comms_assets.catalog.model import thawed
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.warehouse import column
-from comms_assets_tests.conftest import END, FAST_RETRIES, SANDBOX_COLLECTION, START
+from comms_assets_tests.conftest import END, FAST_RETRIES, SANDBOX_COLLECTION, START, point_at, range_tags
+
+pytestmark = [pytest.mark.slow]
 
 ROWS = 12_000
 # Every collection an endpoint pages through.
@@ -48,13 +50,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     world = World(seed=11, start=START, end=END, counts=dict(LARGE))
     with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
         # the ten days as two commits (a day, then nine): an API's dated endpoints extracted together
-        env = {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
-        for name, value in env.items():
-            patch.setenv(name, value)
+        point_at(patch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": warehouse})
         defs = build_definitions()
         job = defs.resolve_implicit_global_asset_job_def()
-        tags = {"dagster/asset_partition_range_start": f"{START:%Y-%m-%d}",
-                "dagster/asset_partition_range_end": f"{END - timedelta(days=1):%Y-%m-%d}"}
+        tags = range_tags(f"{START:%Y-%m-%d}", f"{END - timedelta(days=1):%Y-%m-%d}")
         results = {}
         for api in APIS.values():
             for partitioned in (False, True):

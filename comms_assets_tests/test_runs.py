@@ -74,6 +74,7 @@ def test_missing_credential_fails_before_any_request(sandbox: Sandbox, sandbox_e
     assert sandbox.requests("gong") == []
 
 
+@pytest.mark.cli
 def test_wrong_credential_fails_the_cli_run_naming_api_and_status_without_the_secret(
         sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     secret = "wrong-secret-4711"
@@ -87,6 +88,7 @@ def test_wrong_credential_fails_the_cli_run_naming_api_and_status_without_the_se
     assert rows(sandbox_env, "select count(*) from information_schema.tables where table_name = 'users'") == 0
 
 
+@pytest.mark.cli
 def test_a_secret_the_vendor_echoes_is_blanked_in_the_cli_the_run_events_and_the_alert(
         sandbox: Sandbox, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     key, secret = sandbox.credentials["JUSTCALL_API_KEY"], sandbox.credentials["JUSTCALL_API_SECRET"]

@@ -20,8 +20,10 @@ from comms_assets.automation import snapshot_keys
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
-from comms_assets_tests.conftest import END, FAST_RETRIES
+from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.servers import POSTGRES_URL, new_database, required
+
+pytestmark = [pytest.mark.slow]
 
 READ = ("justcall", "ringcentral", "gong", "lacrm")  # the APIs the models read
 DAYS = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in (3, 2, 1)]
@@ -40,9 +42,6 @@ def comms(defs: dg.Definitions, partitioned: bool) -> set[dg.AssetKey]:
     return {k for k in graph.get_all_asset_keys()
             if k.path[0] == "comms" and (graph.get(k).partitions_def is not None) == partitioned}
 
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 @dataclass
@@ -104,9 +103,8 @@ def duckdb_query(path: Path) -> Query:
 def layer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layer]:
     tmp = tmp_path_factory.mktemp("unified")
     with Sandbox(world=world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        for name, value in {**sandbox.env(), **FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp / "w.duckdb"),
-                            "DLT_DATA_DIR": str(tmp / "dlt")}.items():
-            patch.setenv(name, value)
+        point_at(patch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp / "w.duckdb"),
+                                  "DLT_DATA_DIR": str(tmp / "dlt")})
         with dg.instance_for_test() as instance:
             built = load_and_build(build_definitions(), instance, duckdb_query(tmp / "w.duckdb"))
             built.path = tmp / "w.duckdb"
@@ -314,6 +312,7 @@ def test_a_planted_duplicate_fails_the_blocking_key_check_and_stops_the_models_d
 
 # -- on PostgreSQL -------------------------------------------------------------------------------
 
+@pytest.mark.postgres
 def test_the_layer_builds_on_postgresql_with_the_same_results(tmp_path: Path) -> None:
     warehouse = new_database(required(POSTGRES_URL))
 
@@ -323,9 +322,8 @@ def test_the_layer_builds_on_postgresql_with_the_same_results(tmp_path: Path) ->
             return cursor.fetchall()
 
     with Sandbox(world=world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
-        for name, value in {**sandbox.env(), **FAST_RETRIES, "COMMS_DESTINATION": "postgres",
-                            "DESTINATION__POSTGRES__CREDENTIALS": warehouse, "DLT_DATA_DIR": str(tmp_path)}.items():
-            patch.setenv(name, value)
+        point_at(patch, sandbox, {**FAST_RETRIES, "COMMS_DESTINATION": "postgres",
+                                  "DESTINATION__POSTGRES__CREDENTIALS": warehouse, "DLT_DATA_DIR": str(tmp_path)})
         with dg.instance_for_test() as instance:
             layer = load_and_build(build_definitions(), instance, query)
     assert all(result.success for result in layer.results)
