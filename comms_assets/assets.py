@@ -44,6 +44,8 @@ WAREHOUSE_TAGS = {"comms/warehouse": "duckdb"}
 SNAPSHOT_REFRESH = dg.AutomationCondition.on_cron("0 3 * * *", "UTC")
 # A range run commits once about this much work (seconds) is uncommitted (``COMMS_COMMIT_EVERY_S``).
 COMMIT_EVERY_S = 300
+# The metadata each day of a range carries; the rest describes the whole commit (its last day has it).
+OF_EVERY_DAY = ("dagster/table_name", "dagster/storage_kind", "dagster/row_count")
 
 
 class CommsTranslator(DagsterDltTranslator):
@@ -128,8 +130,8 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
         with exclusive(dlt_pipeline, lambda: context.log.info("waiting for another run to release the warehouse")):
             if context.selected_asset_keys:
                 for event in _load(context, api, names, dlt_pipeline, partitioned):
-                    schema = event.metadata[SCHEMA]
-                    schemas[event.asset_key] = getattr(schema, "schema", schema)  # a value, or the schema itself
+                    if schema := event.metadata.get(SCHEMA):  # a commit's last day
+                        schemas[event.asset_key] = getattr(schema, "schema", schema)  # a value, or the schema
                     if day := getattr(event, "partition", None) or (context.partition_key if partitioned else None):
                         rows = event.metadata[ROW_COUNT]
                         loaded[event.asset_key][day] = getattr(rows, "value", rows)  # a value, or the number
@@ -244,11 +246,16 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
         # One materialization per day, each with its own rows. A run of one day reports it as the
         # step's output, so that assets downstream in the same run (the dbt models) follow; in a
         # range, each day is reported as it commits, and the models update in a run of their own.
+        # What describes the whole commit (the column schema and dlt's jobs, 4-60 KB an event; the
+        # requests, the time, the destination) goes on its last day only, the asset's newest
+        # materialization; the other days carry their own figures: a year's range reports 3,285
+        # days, and Dagster serializes and stores every event.
         days = context.assets_def.partitions_def
         for key in keys:
             day = days.time_window_for_partition_key(key)
             rows = stats.rows_by_day[(table, key)]
-            of_day = {**metadata, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table, 0),
+            of_commit = metadata if key == keys[-1] else {k: v for k, v in metadata.items() if k in OF_EVERY_DAY}
+            of_day = {**of_commit, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table, 0),
                       "comms/window": _window_text(day.start, day.end), "comms/committed_with": f"{keys[0]}..{keys[-1]}"}
             if context.partition_keys == [key]:
                 yield result._replace(metadata=of_day)

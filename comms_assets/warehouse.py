@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +36,27 @@ DUCKDB_CATALOGS = ("memory", "system", "temp")
 DUCKDB_MEMORY_LIMIT = "160MB"
 LOADER_FILE_FORMAT = "parquet"  # Arrow batches are written as they come; DuckDB reads parquet natively
 NAMING = NamingConvention()
+
+
+class _OncePerProcess(logging.Filter):
+    """dlt warns at every load about columns that have not received data yet (a vendor's optional
+    field), in a multi-line message: a range run commits many times, and the same warning would
+    repeat for each commit. Each distinct one is let through once per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "did not receive any data during this load" not in text:
+            return True
+        first = text not in self.seen
+        self.seen.add(text)
+        return first
+
+
+logging.getLogger("dlt").addFilter(_OncePerProcess())
 
 
 def is_duckdb() -> bool:
