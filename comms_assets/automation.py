@@ -27,7 +27,7 @@ import requests
 
 from comms_assets.assets import API_TAG, partitions_def
 from comms_assets.catalog import APIS, Api
-from comms_assets.unified import GROUP
+from comms_assets.layer import GROUP
 
 SCHEDULE_HOUR = 2  # UTC; the previous day is loaded two hours after it closes
 CATCH_UP_DAYS = 30  # how far back the catch-up sensor looks for missing days

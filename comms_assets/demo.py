@@ -2,28 +2,31 @@
 
 ``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints (with the models built
 from them alone) load in one run while the date-cursor endpoints load the sandbox's whole history
-in a partition-range run beside it; then the daily models are built over that range, and a
-cross-API summary of the last day is printed.
+in a partition-range run beside it; the daily models' run over that range starts while the
+snapshot models build and queues behind them on the warehouse's lock. A cross-API summary of the
+last day ends it.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import duckdb
 
 from comms_assets.catalog import APIS
+from comms_assets.layer import GROUP, MANIFEST, models, read_manifest
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.unified import GROUP, manifest, models
-from comms_assets.warehouse import duckdb_path
+from comms_assets.warehouse import duckdb_lock, duckdb_path
 
 EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
                    r" - (?P<text>.*)")
@@ -37,23 +40,45 @@ def keys(apis: list[str], partitioned: bool) -> str:
     return ",".join(f"{name}/{e.name}" for name in apis for e in APIS[name].endpoints if e.partitioned == partitioned)
 
 
-def runs(world: World, per_group: bool = False) -> list[list[list[str]]]:
-    """The CLI arguments of each run that loads everything the sandbox holds, then the models,
-    in stages whose runs go at once (they take the warehouse's lock in turn, and overlap the rest).
+def manifest() -> dict:
+    """The dbt manifest, prepared first on a checkout that has none (dbt and Dagster load only then)."""
+    if not MANIFEST.exists():
+        from comms_assets.unified import prepare
+
+        prepare()
+    return read_manifest()
+
+
+@dataclass
+class Run:
+    """One ``dagster asset materialize``: its arguments, and when it may start. ``after``: runs
+    that must have finished. ``behind``: or, with those finished, a step of another run that
+    holds the warehouse (or has finished): this run's steps then queue behind it on the
+    warehouse's lock, while its start-up overlaps that step."""
+
+    args: list[str]
+    after: tuple[int, ...] = ()
+    behind: tuple[int, str] | None = None
+
+
+def runs(world: World, per_group: bool = False) -> list[Run]:
+    """The runs that load everything the sandbox holds, then the models.
 
     The main job: the snapshots with the models built from them alone, beside the whole history of
     the dated endpoints (a ``--partition-range`` takes only partitioned assets); then the daily
-    models over that range. Per group (CI): each API alone, its dated endpoints for the last day
-    and for the last three days, one run at a time; the models follow in the same way.
+    models over that range, behind the snapshot models they read. Per group (CI): each API alone,
+    its dated endpoints for the last day and for the last three days, one run at a time; the models
+    follow in the same way.
     """
     last = world.end - timedelta(days=1)
     span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
     daily_models, other_models = models(manifest())
     modelled = ",".join(f"{GROUP}/{name}" for name in other_models)
+    daily_layer = ["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]
     if not per_group:
-        return [[["--select", f"{keys(list(APIS), partitioned=False)},{modelled}"],
-                 ["--select", keys(list(APIS), partitioned=True), "--partition-range", span]],
-                [["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]]]
+        return [Run(["--select", f"{keys(list(APIS), partitioned=False)},{modelled}"]),
+                Run(["--select", keys(list(APIS), partitioned=True), "--partition-range", span]),
+                Run(daily_layer, after=(1,), behind=(0, "comms_snapshots"))]
     out = []
     for name in APIS:
         if snapshots := keys([name], partitioned=False):
@@ -61,43 +86,79 @@ def runs(world: World, per_group: bool = False) -> list[list[list[str]]]:
         if daily := keys([name], partitioned=True):
             out += [["--select", daily, "--partition", f"{last:%Y-%m-%d}"],
                     ["--select", daily, "--partition-range", span]]
-    out += [["--select", modelled],
-            ["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]]
-    return [[run] for run in out]
+    out += [["--select", modelled], daily_layer]
+    return [Run(args, after=(n - 1,) if n else ()) for n, args in enumerate(out)]
 
 
-def materialize(stage: list[list[str]], env: dict[str, str], started: float) -> bool:
-    """The stage's ``dagster asset materialize`` runs at once, printing a line per step, asset and
-    failed check; True when every run succeeded."""
-    processes = [subprocess.Popen([*MATERIALIZE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) for args in stage]
-    readers = [threading.Thread(target=_report, args=(process, started)) for process in processes]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join()
-    codes = [process.wait() for process in processes]
+class Running:
+    """A started run: its process, and the steps it has started and finished (read from its output)."""
+
+    def __init__(self, run: Run, env: dict[str, str], started: float) -> None:
+        self.process = subprocess.Popen([*MATERIALIZE, *run.args], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.steps: dict[str, str] = {}  # step -> its latest event
+        self.reader = threading.Thread(target=self._report, args=(started,))
+        self.reader.start()
+
+    @property
+    def done(self) -> bool:
+        return not self.reader.is_alive()
+
+    def _report(self, started: float) -> None:
+        """A line per step, asset and failed check."""
+        assert self.process.stdout is not None
+        seen: set[str] = set()  # a partition range materializes each asset once per day: say it once
+        for line in self.process.stdout:
+            match = EVENT.search(line)
+            if not match:
+                if "Error" in line or "Failure" in line:
+                    print(f"          {line.rstrip()}", flush=True)
+                continue
+            step, event, text = match["step"], match["event"], match["text"]
+            self.steps[step] = event
+            stamp = f"[{time.monotonic() - started:5.0f}s]"
+            if event == "STEP_START":
+                print(f"{stamp} {step}: started", flush=True)
+            elif event == "ASSET_MATERIALIZATION" and text not in seen:
+                seen.add(text)
+                print(f"{stamp} {step}: {text.removeprefix('Materialized value ').rstrip('.')} loaded", flush=True)
+            elif event == "STEP_FAILURE" or "failed" in text:
+                print(f"{stamp} {step}: FAILED {text}", flush=True)
+
+
+def materialize(plan: list[Run], env: dict[str, str], started: float) -> bool:
+    """Every run of ``plan``, each as soon as it may start; True when every one succeeded."""
+    running: dict[int, Running] = {}
+    while len(running) < len(plan) or not all(r.done for r in running.values()):
+        for n, run in enumerate(plan):
+            if n not in running and _may_start(run, running):
+                running[n] = Running(run, env, started)
+        time.sleep(0.1)
+    codes = [r.process.wait() for r in running.values()]
     return all(code == 0 for code in codes)
 
 
-def _report(process: subprocess.Popen[str], started: float) -> None:
-    assert process.stdout is not None
-    seen: set[str] = set()  # a partition range materializes each asset once per window: say it once
-    for line in process.stdout:
-        match = EVENT.search(line)
-        if not match:
-            if "Error" in line or "Failure" in line:
-                print(f"          {line.rstrip()}", flush=True)
-            continue
-        step, event, text = match["step"], match["event"], match["text"]
-        stamp = f"[{time.monotonic() - started:5.0f}s]"
-        if event == "STEP_START":
-            print(f"{stamp} {step}: started", flush=True)
-        elif event == "ASSET_MATERIALIZATION" and text not in seen:
-            seen.add(text)
-            print(f"{stamp} {step}: {text.removeprefix('Materialized value ').rstrip('.')} loaded", flush=True)
-        elif event == "STEP_FAILURE" or "failed" in text:
-            print(f"{stamp} {step}: FAILED {text}", flush=True)
+def _may_start(run: Run, running: dict[int, Running]) -> bool:
+    if not all(n in running and running[n].done for n in run.after):
+        return False
+    if run.behind is None:
+        return True
+    other, step = run.behind
+    if other not in running:
+        return False
+    state = running[other].steps.get(step)
+    return running[other].done or state == "STEP_SUCCESS" or (state == "STEP_START" and _warehouse_held())
+
+
+def _warehouse_held() -> bool:
+    """Whether a step holds the DuckDB warehouse's lock now."""
+    with open(duckdb_lock(), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def summary(path: str) -> list[tuple[str, str, int]]:
@@ -152,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     with Sandbox(world=world, rate_limit_scale=args.rate_limit_scale) as sandbox:
         print(f"sandbox on {sandbox.url}: {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d}, scale {args.scale}")
         env = {**os.environ, **sandbox.env(), "DESTINATION__DUCKDB__CREDENTIALS": warehouse}
-        results = [materialize(stage, env, started) for stage in runs(world, args.per_group)]  # all, even after a failure
-        ok = all(results)
+        ok = materialize(runs(world, args.per_group), env, started)  # every run, even after a failure
     rows = summary(warehouse)
     print(f"\n{'api':<12} {'endpoint':<30} {'rows':>8}")
     for api, endpoint, count in rows:

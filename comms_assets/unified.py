@@ -28,9 +28,8 @@ from packaging import version
 from comms_assets import warehouse
 from comms_assets.assets import POOL, WAREHOUSE_TAGS, partitions_def
 from comms_assets.catalog import APIS
+from comms_assets.layer import GROUP, PROJECT_DIR, models
 
-GROUP = "comms"
-PROJECT_DIR = Path(__file__).parent / "dbt_project"
 SOURCES = PROJECT_DIR / "models" / "staging" / "_sources.yml"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, beside the manifest
 # Every API's days start together unless configured otherwise: the layer's days start with the earliest.
@@ -116,19 +115,6 @@ class Translator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition:
         return UPDATE_WITH_INPUTS
-
-
-def models(parsed: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(daily, others): a model is daily when it reads a dated endpoint, directly or through
-    other models."""
-    dated = {f"source.{GROUP}.{api.name}.{e.name}" for api in APIS.values() for e in api.endpoints if e.partitioned}
-
-    @functools.cache
-    def daily(unique_id: str) -> bool:
-        return unique_id in dated or any(daily(parent) for parent in parsed["parent_map"].get(unique_id, ()))
-
-    names = sorted(node["name"] for node in parsed["nodes"].values() if node["resource_type"] == "model")
-    return [n for n in names if daily(f"model.{GROUP}.{n}")], [n for n in names if not daily(f"model.{GROUP}.{n}")]
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[str, str] | None = None) -> Iterator:

@@ -81,6 +81,11 @@ def duckdb_path() -> Path:
     return path
 
 
+def duckdb_lock() -> Path:
+    """The file whose lock a step holds while it writes to the DuckDB warehouse (``exclusive``)."""
+    return duckdb_path().with_suffix(".lock")
+
+
 def reserved_schemas() -> list[str]:
     return [*DBT_SCHEMAS, *(name for api in APIS for name in (api, f"{api}_staging"))]
 
@@ -114,7 +119,7 @@ def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: 
     one API at once would not be faster anyway. Other warehouses get no lock.
     """
     if is_duckdb():
-        with open(duckdb_path().with_suffix(".lock"), "w") as handle:
+        with open(duckdb_lock(), "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
