@@ -188,7 +188,7 @@ def run_case(name: str, sandbox: SandboxProcess, rows: int, work: str) -> dict:
 
 
 def all_endpoints(total: int, work: str) -> dict:
-    """All 35 endpoints through the CLI (two runs, as ``make demo``) at ~``total`` rows."""
+    """All 35 endpoints through the CLI (the runs of ``make demo``, one after another) at ~``total`` rows."""
     scale = total / sum(BASE_COUNTS.values())
     world = World(scale=scale, start=today() - timedelta(days=DAYS))
     with SandboxProcess("--scale", str(scale)) as sandbox:
@@ -196,7 +196,7 @@ def all_endpoints(total: int, work: str) -> dict:
         started = time.perf_counter()
         peak = 0
         for run in runs(world):
-            _, rss, _ = measure([*MATERIALIZE, *run], env)
+            _, rss, _ = measure([*MATERIALIZE, *run.args], env)
             peak = max(peak, rss)
         seconds = time.perf_counter() - started
         return {"case": f"all 35 (~{total:,})", "rows": sandbox.rows(), "seconds": seconds, "rss": peak,
