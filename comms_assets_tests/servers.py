@@ -51,7 +51,7 @@ def _postgres_bin(name: str) -> str:
     return found
 
 
-SESSION = "COMMS_TEST_SERVERS"  # the session's directory, shared by its xdist workers
+SESSION = "TEST_SERVERS_DIR"  # the session's directory, shared by its xdist workers (not COMMS_: tests clear those)
 
 
 @dataclass
