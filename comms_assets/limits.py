@@ -77,7 +77,6 @@ class Settings:
                   for group, rates in budget.plans[plan].items()}
         return cls(limits, budget.hintless_wait / faster, _number(f"{section}.max_quota_wait", MAX_QUOTA_WAIT))
 
-
     def seconds_per_request(self) -> float:
         """The API's sustained pace: the strictest of its limits, per request (0 when unpaced).
         Over a long load the longest window binds, however fast its first requests go."""

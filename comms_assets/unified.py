@@ -10,7 +10,6 @@ incremental models rebuild exactly those days.
 
 import functools
 import importlib.metadata
-import json
 import os
 import shutil
 import sys
@@ -28,7 +27,7 @@ from packaging import version
 from comms_assets import warehouse
 from comms_assets.assets import POOL, WAREHOUSE_TAGS, partitions_def
 from comms_assets.catalog import APIS
-from comms_assets.layer import GROUP, PROJECT_DIR, models
+from comms_assets.layer import GROUP, PROJECT_DIR, models, read_manifest
 
 SOURCES = PROJECT_DIR / "models" / "staging" / "_sources.yml"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, beside the manifest
@@ -86,7 +85,7 @@ def prepare_if_needed() -> None:
 def manifest() -> dict[str, Any]:
     """The project's manifest, prepared first when it is missing or stale."""
     prepare_if_needed()
-    return json.loads(project.manifest_path.read_text())
+    return read_manifest()
 
 
 def _edited_since(moment: float) -> bool:
