@@ -23,6 +23,7 @@ import collections
 import email.utils
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import time
@@ -44,6 +45,7 @@ from comms_assets.catalog import Api
 
 PACE = 0.95  # of each published window's rate
 MAX_QUOTA_WAIT = 3600.0
+SAID_WAIT = 10.0  # seconds: a longer wait is logged
 QUOTA_WAITS = 24  # 429s one request may wait out before it counts as a failure
 Log = Callable[[str], None]
 
@@ -77,6 +79,13 @@ class Settings:
                   for group, rates in budget.plans[plan].items()}
         return cls(limits, budget.hintless_wait / faster, _number(f"{section}.max_quota_wait", MAX_QUOTA_WAIT))
 
+    def strictest_group(self, besides: str = "") -> str | None:
+        """The group whose sustained pace is the slowest, token requests' aside (``None`` when
+        nothing is paced)."""
+        paces = {group: max(ms / calls for calls, ms in rates) for group, rates in self.limits.items()
+                 if rates and group != besides}
+        return max(paces, key=paces.__getitem__) if paces else None
+
     def seconds_per_request(self) -> float:
         """The API's sustained pace: the strictest of its limits, per request (0 when unpaced).
         Over a long load the longest window binds, however fast its first requests go."""
@@ -91,13 +100,16 @@ def _number(key: str, default: float) -> float:
 class PacedAdapter(HTTPAdapter):
     """Sends each request when the API's budget allows, and waits out the quotas it answers."""
 
-    def __init__(self, api: Api, base_url: str, log: Log, **kwargs: Any) -> None:
+    def __init__(self, api: Api, account: str, log: Log, **kwargs: Any) -> None:
+        """``account``: the base URL and the account's digest, the key of its budget."""
         super().__init__(**kwargs)
         self.api = api
-        self.account = base_url
+        self.account = account
         self.settings = Settings.of(api)
         self.log = log
         self.groups = sorted(((e.path.strip("/"), e.rate_group) for e in api.endpoints), key=lambda p: -len(p[0]))
+        self.ids = re.compile(rf"/({'|'.join(map(re.escape, api.ids_in_paths))})/[^/]+(?=/|$)") if api.ids_in_paths else None
+        self.strictest = self.settings.strictest_group(besides=api.budget.token_group) or "default"
         self._spent_until: dict[str, float] = {}  # group -> when a window announced as spent resets
         self._sent: dict[str, collections.deque[float]] = collections.defaultdict(lambda: collections.deque(maxlen=1000))
         self._lock = threading.Lock()
@@ -112,31 +124,47 @@ class PacedAdapter(HTTPAdapter):
             if response.status_code != 429:
                 return response
             wait, hint = self._quota_wait(response)
-            reset = datetime.fromtimestamp(time.time() + wait, UTC)
-            if wait > self.settings.max_wait:
-                raise QuotaExhausted(f"{self.api.name}: the quota ({hint}) resets at {reset:%Y-%m-%d %H:%M:%S} UTC, "
-                                     f"later than the {self.settings.max_wait:.0f} s this load may wait "
-                                     f"(SOURCES__{self.api.name.upper()}__MAX_QUOTA_WAIT)")
-            self.log(f"{self.api.name}: rate limit reached ({hint}); waiting {wait:.0f} s, "
-                     f"until {reset:%H:%M:%S} UTC")
             response.close()
-            time.sleep(wait)
+            self._wait(wait, f"rate limit reached ({hint})", said=True)
         return response
 
     def group(self, url: str) -> str:
-        """The budget group of a request: its endpoint's, or the token group for a token request."""
+        """The budget group of a request: its endpoint's, the token group for a token request.
+
+        Any URL the API hands back counts: the ids it writes into links (RingCentral's
+        ``/account/401501489004``) are read as the ``~`` the catalog declares, and a path no
+        endpoint declares is paced by the API's strictest group, never by none.
+        """
         path = urlsplit(url).path.rstrip("/")
         if "/oauth/" in path:
             return self.api.budget.token_group
-        return next((group for suffix, group in self.groups if path.endswith(suffix)), "default")
+        if self.ids:
+            path = self.ids.sub(r"/\1/~", path)
+        return next((group for suffix, group in self.groups if not suffix or path.endswith("/" + suffix)),
+                    self.strictest)
 
     def _pace(self, group: str) -> None:
         with self._lock:
             until = self._spent_until.pop(group, 0.0)
-        if (wait := until - time.time()) > 0:
-            time.sleep(wait)
+        self._wait(until - time.time(), f"the {group} window is spent, as the API's budget headers say")
         if rates := self.settings.limits.get(group):
-            limiter(self.account, group, rates).try_acquire(group)
+            paced = limiter(self.account, group, rates, _database())
+            while wait := _acquire(paced, group):
+                self._wait(wait, f"the {group} budget ({_rates(rates)}) is spent")
+
+    def _wait(self, seconds: float, why: str, said: bool = False) -> None:
+        """Sleep ``seconds`` for ``why``, or raise ``QuotaExhausted`` if that is longer than this
+        load may wait; a wait longer than ``SAID_WAIT`` (or any a 429 asked for) logs one line."""
+        if seconds <= 0:
+            return
+        reset = datetime.fromtimestamp(time.time() + seconds, UTC)
+        if seconds > self.settings.max_wait:
+            raise QuotaExhausted(f"{self.api.name}: {why}; it resets at {reset:%Y-%m-%d %H:%M:%S} UTC, later than "
+                                 f"the {self.settings.max_wait:.0f} s this load may wait "
+                                 f"(SOURCES__{self.api.name.upper()}__MAX_QUOTA_WAIT)")
+        if said or seconds > SAID_WAIT:
+            self.log(f"{self.api.name}: {why}; waiting {seconds:.0f} s, until {reset:%H:%M:%S} UTC")
+        time.sleep(seconds)
 
     def _note_spent(self, group: str, response: Response) -> None:
         """A budget header saying a window is spent: the next request waits for its reset.
@@ -195,13 +223,31 @@ def _retry_after(value: str) -> float | None:
         return parsed.timestamp() if parsed else None
 
 
+def _acquire(paced: Limiter, group: str) -> float:
+    """0 when a request may go now (and is counted), else the seconds until one may.
+
+    pyrate-limiter's bucket and its own estimate of the wait, without ``Limiter.try_acquire``'s
+    loop: that loop waits as long as the bucket says, unbounded and unsaid, and its non-blocking
+    mode fails on the file lock the SQLite bucket shares between processes.
+    """
+    item = paced.bucket_factory.wrap_item(group)
+    bucket = paced.bucket_factory.get(item)
+    if bucket.put(item):
+        return 0.0
+    return max(bucket.waiting(item), 1) / 1000
+
+
+def _rates(rates: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f"{calls} per {ms / 1000:g} s" for calls, ms in rates)
+
+
 @cache
-def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...]) -> Limiter:
-    """One limiter per account (base URL), group and rates in a process; its bucket is shared by
-    every process on the machine through one SQLite file."""
+def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...], database: Path) -> Limiter:
+    """One limiter per account (base URL and digest), group and rates in a process; its bucket is
+    shared by every process on the machine through one SQLite file."""
     digest = hashlib.sha1(f"{account}|{group}|{rates}".encode()).hexdigest()[:16]
     bucket = SQLiteBucket.init_from_file([PyrateRate(calls, ms) for calls, ms in rates], table=f"rates_{digest}",
-                                         db_path=str(_database()), use_file_lock=True)
+                                         db_path=str(database), use_file_lock=True)
     return Limiter(bucket)
 
 

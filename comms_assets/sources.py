@@ -100,7 +100,7 @@ def build_source(
     """
     add_dlt_ids()
     url = base_url(api)
-    session = _session(api, url, log)
+    session = _session(api, url, log, api.account(credentials or {}))
     auth = None
     if credentials is not None:
         auth = api.auth(credentials, url)
@@ -123,7 +123,7 @@ def _yesterday() -> Window:
     return today - timedelta(days=1), today
 
 
-def _session(api: Api, url: str, log: Log) -> Any:
+def _session(api: Api, url: str, log: Log, account: str) -> Any:
     """dlt's retrying session: 429/5xx/connection errors, exponential backoff, ``Retry-After``,
     over a transport paced to the API's budget (``limits.py``).
 
@@ -144,7 +144,7 @@ def _session(api: Api, url: str, log: Log) -> Any:
     session.proxies.update(environment["proxies"])
     session.verify = environment["verify"]
     session.trust_env = False
-    adapter = PacedAdapter(api, url, log)
+    adapter = PacedAdapter(api, f"{url}#{account}", log)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

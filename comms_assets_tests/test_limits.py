@@ -3,19 +3,24 @@ cleanly, and long ranges that keep every day committed before a failure."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import dlt
 import duckdb
 import pytest
 import requests
 
+from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
+from comms_assets.limits import PacedAdapter
 from comms_assets.sandbox import Sandbox, World
-from comms_assets.sandbox.protocol import Limit
+from comms_assets.sandbox.protocol import Account, Limit
+from comms_assets.sources import build_source
 from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.test_runs import run
 
@@ -106,9 +111,10 @@ def test_a_range_that_fails_on_day_20_keeps_days_1_to_19_and_a_rerun_completes_i
 
 def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monkeypatch: pytest.MonkeyPatch,
                                                                            tmp_path: Path) -> None:
-    """An account whose daily cap (20 here) is spent mid-backfill: the 429's Retry-After runs to the
-    end of the day, beyond the hour a load may wait, so the run stops keeping the days it loaded;
-    the next day, the missing days load. The sandbox's clock stands still, then jumps a day."""
+    """An account whose daily cap (20 here) another client has spent mid-backfill (pacing is off: this
+    load never counts toward it): the 429's Retry-After runs to the end of the day, beyond the hour
+    a load may wait, so the run stops keeping the days it loaded; the next day, the missing days
+    load. The sandbox's clock stands still, then jumps a day."""
     world = World(start=MONTH, end=END, counts={"gong/calls": 300})
     days = [f"{MONTH + timedelta(days=n):%Y-%m-%d}" for n in range(30)]
     morning = 1_800_000_000 - 1_800_000_000 % 86_400 + 1_000.0  # 1,000 s into a UTC day
@@ -119,7 +125,7 @@ def test_gongs_daily_cap_ends_a_backfill_cleanly_and_the_next_run_completes(monk
         stopped = range_run(instance, ["gong/calls"], days[0], days[-1])
         assert not stopped.success
         message = next(e for e in stopped.all_events if e.is_step_failure).step_failure_data.error.message
-        assert "gong: the quota (Retry-After: 85400) resets at" in message and "MAX_QUOTA_WAIT" in message
+        assert "gong: rate limit reached (Retry-After: 85400); it resets at" in message and "MAX_QUOTA_WAIT" in message
         assert f"{days[0]}..{days[19]} are loaded; {days[20]}..{days[29]} are not" in message
         key = dg.AssetKey(["gong", "calls"])
         assert instance.get_materialized_partitions(key) == set(days[:20])  # one request a day
@@ -173,3 +179,103 @@ def test_a_paced_range_commits_about_every_n_seconds_and_a_failure_keeps_each_co
         assert count(warehouse, "select count(*) from justcall.calls") == in_days
         assert range_run(instance, ["justcall/calls"], days[len(kept)], days[-1]).success
         assert count(warehouse, "select count(*) from justcall.calls") == 9_000
+
+
+def test_gongs_own_daily_budget_ends_a_backfill_at_once_naming_the_days_not_loaded(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Paced as in production, the load spends Gong's 10,000 a day itself (20 here, in a day of
+    2.4 hours) and the vendor never answers 429: the 21st request would wait past the hour a load
+    may wait, so the run stops at once, keeping the 20 days it loaded. A new day (a fresh bucket)
+    loads the rest."""
+    world = World(start=MONTH, end=END, counts={"gong/calls": 300})
+    days = [f"{MONTH + timedelta(days=n):%Y-%m-%d}" for n in range(30)]
+    paced = {"SOURCES__GONG__RATE_SCALE": "0.002", "SOURCES__GONG__RATE_TIME_SCALE": "10", "COMMS_COMMIT_EVERY_S": "0"}
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox, dg.DagsterInstance.ephemeral() as instance:
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path, **paced,
+                                 COMMS_RATE_LIMIT_DB=str(tmp_path / "today.sqlite"))
+        started = time.monotonic()
+        stopped = range_run(instance, ["gong/calls"], days[0], days[-1])
+        assert not stopped.success and time.monotonic() - started < 60
+        message = next(e for e in stopped.all_events if e.is_step_failure).step_failure_data.error.message
+        assert "gong: the default budget (" in message and "20 per 9094.74 s) is spent" in message
+        assert "MAX_QUOTA_WAIT" in message
+        assert f"{days[0]}..{days[19]} are loaded; {days[20]}..{days[29]} are not" in message
+        assert [r["status"] for r in sandbox.requests("gong")] == [200] * 20
+        assert instance.get_materialized_partitions(dg.AssetKey(["gong", "calls"])) == set(days[:20])
+        monkeypatch.setenv("COMMS_RATE_LIMIT_DB", str(tmp_path / "tomorrow.sqlite"))
+        assert range_run(instance, ["gong/calls"], days[20], days[-1]).success
+        assert count(warehouse, "select count(*) from gong.calls") == 300
+
+
+@pytest.mark.parametrize(("api", "asset", "path"), [("sendpulse", "sendpulse/campaigns", "/campaigns"),
+                                                    ("lacrm", "lacrm/teams", "/v2")])
+def test_a_429_without_any_hint_is_waited_out(api: str, asset: str, path: str, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """SendPulse and LACRM say nothing but 429: the request waits the API's hintless wait (61 s,
+    in a minute lasting 3.05 s here) before it is sent again, not dlt's quick backoff."""
+    with Sandbox(world=World(start=MONTH, end=END), rate_limit_scale=0) as sandbox:
+        warehouse_at(sandbox, monkeypatch, tmp_path, **{f"SOURCES__{api.upper()}__RATE_TIME_SCALE": "20"})
+        sandbox.inject(api=api, endpoint=path, kind="status", status=429, retry_after=None, count=1)
+        assert run(asset).success
+        log = [r for r in sandbox.requests(api) if r["path"].rstrip("/") == path]
+    assert [r["status"] for r in log[:2]] == [429, 200]
+    assert 3.0 <= log[1]["time"] - log[0]["time"] < 8
+
+
+def test_ringcentral_pages_linked_with_real_ids_stay_within_the_heavy_budget(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    """Six pages of one day's call log, each next page a link carrying the account's real ids, at
+    Heavy's 10 a minute (3 in 6 s here): the sandbox never has to refuse one."""
+    world = World(start=END - timedelta(days=1), end=END, counts={"ringcentral/call_log": 5_500})
+    with Sandbox(world=world, rate_limit_scale=0.3, rate_time_scale=10) as sandbox:
+        warehouse = warehouse_at(sandbox, monkeypatch, tmp_path)
+        assert run("ringcentral/user_call_records", f"{END - timedelta(days=1):%Y-%m-%d}").success
+        log = [r for r in sandbox.requests("ringcentral") if r["path"].endswith("/call-log")]
+    assert [r["status"] for r in log] == [200] * 6
+    assert all("/account/401501489004/extension/401501490012/" in r["path"] for r in log[1:])
+    assert count(warehouse, "select count(*) from ringcentral.user_call_records") == 5_500
+
+
+def test_every_ringcentral_request_is_paced_by_its_own_group(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each request of a whole RingCentral load, next pages with real ids included, counts in the
+    group the sandbox (written from RingCentral's docs, apart from the catalog) counts it in."""
+    world = World(start=END - timedelta(days=1), end=END, counts={"ringcentral/call_log": 2_500,
+                                                                 "ringcentral/blocked_numbers": 2_200})
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox:
+        warehouse_at(sandbox, monkeypatch, tmp_path)
+        defs = build_definitions()
+        everything = dg.AssetSelection.groups("ringcentral")
+        dated = dg.AssetSelection.assets(dg.AssetKey(["ringcentral", "user_call_records"]))
+        assert dg.materialize(defs.assets, selection=everything - dated, resources=defs.resources).success
+        assert run("ringcentral/user_call_records", f"{END - timedelta(days=1):%Y-%m-%d}").success
+        log = sandbox.requests("ringcentral")
+    adapter = PacedAdapter(APIS["ringcentral"], "account", print)
+    groups = [(r["path"], adapter.group(r["path"]), r["groups"][0].lower()) for r in log]
+    assert {path.rsplit("/", 1)[-1] for path, _, _ in groups} >= {"call-log", "business-hours", "call-queues", "token"}
+    assert [g for g in groups if g[1] != g[2]] == []
+
+
+def test_two_accounts_of_one_api_each_get_their_full_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two JustCall accounts loaded at once from one machine, at 3 requests per 6 s each: both
+    spend their own budget side by side (6 requests in a window), neither is refused."""
+    second = {"JUSTCALL_API_KEY": "second-key", "JUSTCALL_API_SECRET": "second-secret"}
+    world = World(start=MONTH, end=END, counts={"justcall/contacts": 3_000})  # six pages of 500
+    with Sandbox(world=world, rate_limit_scale=0.1, rate_time_scale=10,
+                 accounts={"justcall": [Account(), Account(credentials=second)]}) as sandbox:
+        warehouse_at(sandbox, monkeypatch, tmp_path)
+
+        def load(account: int) -> int:
+            source = build_source(APIS["justcall"], sandbox.credentials_of("justcall", account)).with_resources("contacts")
+            pipeline = dlt.pipeline(f"account_{account}", pipelines_dir=str(tmp_path / "dlt"),
+                                    destination=dlt.destinations.duckdb(str(tmp_path / f"account_{account}.duckdb")),
+                                    dataset_name="justcall")
+            pipeline.run(source)
+            return count(str(tmp_path / f"account_{account}.duckdb"), "select count(*) from justcall.contacts")
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(load, (0, 1))) == [3_000, 3_000]
+        log = [r for r in sandbox.requests("justcall") if r["path"] == "/v2.1/contacts"]
+    assert [r["status"] for r in log] == [200] * 12
+    assert sorted(r["account"] for r in log) == [0] * 6 + [1] * 6
+    times = sorted(r["time"] for r in log)
+    assert max(sum(1 for t in times if start <= t < start + 5.5) for start in times) >= 5

@@ -6,6 +6,7 @@ derived from these declarations; nothing downstream names an endpoint by hand.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -195,10 +196,22 @@ class Api:
     retry: Retry = Retry()
     headers: Frozen = field(default_factory=dict)
     response_actions: tuple[Frozen, ...] = ()
+    # Path segments the API follows with an id, which its links fill in where a request said ``~``.
+    ids_in_paths: tuple[str, ...] = ()
+    # The credentials that tell one account from another (its limits are per account); by
+    # default the first of each set: a key or client id, not the secret that goes with it.
+    identity: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("headers", "response_actions") + (() if callable(self.paginator) else ("paginator",)):
             object.__setattr__(self, name, frozen(getattr(self, name)))
+
+    def account(self, credentials: Mapping[str, str]) -> str:
+        """A digest of the account ``credentials`` belong to: what its budget is kept under.
+        One-way and short, so the store that holds budgets holds no credential."""
+        names = self.identity or tuple(names[0] for names in self.credentials)
+        seen = "|".join(f"{name}={credentials.get(name, '')}" for name in names)
+        return hashlib.sha256(f"{self.name}|{seen}".encode()).hexdigest()[:16]
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)

@@ -71,6 +71,8 @@ API = Api(
     auth=_auth,
     paginator={"type": "json_link", "next_url_path": "navigation.nextPage.uri"},
     budget=BUDGET,
+    ids_in_paths=("account", "extension"),
+    identity=("RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_JWT", "RINGCENTRAL_ACCESS_TOKEN"),  # limits are per app and user  # links carry /account/401501489004/extension/…, not ~
     endpoints=(
         Endpoint("user_business_hours", "account/~/extension/~/business-hours",
                  "Weekly business hours of the authorised user (one row).",

@@ -19,7 +19,8 @@ class Fault:
     """One injected misbehaviour, applied to the next ``count`` matching requests.
 
     ``kind``:
-      * ``status``: answer ``status`` (429 carries ``Retry-After: retry_after``);
+      * ``status``: answer ``status`` (429 carries ``Retry-After: retry_after``, or no hint at
+        all when ``retry_after`` is ``None``, as SendPulse's and LACRM's 429s);
       * ``slow``: wait ``delay`` seconds, then answer normally;
       * ``timeout``: wait ``delay`` seconds, then close the connection without answering;
       * ``cut``: send the headers and half of the body, then close the connection;
@@ -43,7 +44,7 @@ class Fault:
     endpoint: str = ""
     after: int = 0
     status: int = 503
-    retry_after: int = 1
+    retry_after: int | None = 1
     delay: float = 2.0
     rows: int = 1
     field: str = ""

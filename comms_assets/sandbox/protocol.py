@@ -8,9 +8,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -30,6 +31,7 @@ class Request:
     shift: int = 0  # set by a "shift" fault: pages start this many records early
     cursor_expired: bool = False  # set by an "expire_cursor" fault
     late: int = 0  # set by a "late" fault: the page's last records have not arrived yet
+    account: int = 0  # which of the API's accounts the request was served by
 
     def json(self) -> Any:
         """The JSON body; raises ``ValueError`` when it is not JSON."""
@@ -118,15 +120,38 @@ class Rendered:
         return fragment
 
 
+@dataclass(frozen=True)
+class Account:
+    """What varies between real accounts of one API, each a knob a test turns.
+
+    ``timezone`` is the account's clock: what JustCall's ``from_datetime``/``to_datetime`` and
+    ``*_user_*`` fields, Gong's offsets and call dates, SendPulse's zoneless dates and LACRM's due
+    dates are on. ``real_ids``: RingCentral's links carry the account's and extension's numeric
+    ids, as the real API's do, instead of the ``~`` they were asked with. ``credentials`` replace
+    the sandbox's defaults for this account (a second account of one API needs its own).
+    """
+
+    timezone: str = "UTC"
+    real_ids: bool = True
+    credentials: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+
 class Api:
     """Base of the five simulated APIs: routing, auth and error rendering hooks."""
 
     name: str = ""
     limits: tuple[Limit, ...] = ()
 
-    def __init__(self, world: World, credentials: Mapping[str, str], token_ttl: int = 3600) -> None:
+    def __init__(self, world: World, credentials: Mapping[str, str], token_ttl: int = 3600,
+                 account: Account = Account()) -> None:
         self.world = world
-        self.credentials = credentials
+        self.credentials = {**credentials, **account.credentials}
+        self.account = account
+        self.zone = account.zone
         self.token_ttl = token_ttl
         self.routes: dict[tuple[str, str], Route] = {}
         self.public: set[str] = set()  # paths served without credentials (token endpoints)
@@ -136,6 +161,18 @@ class Api:
         if request.path.rstrip("/") not in self.public:
             self.authenticate(request)
         return route(request)
+
+    def owns(self, request: Request) -> bool:
+        """Whether the request carries this account's credentials (the sandbox asks each account)."""
+        try:
+            self.authenticate(request)
+        except ApiError:
+            return False
+        return True
+
+    def local(self, at: datetime) -> datetime:
+        """An instant on the account's clock."""
+        return at.astimezone(self.zone)
 
     def route(self, method: str, path: str, handler: Route) -> None:
         self.routes[(method, path.rstrip("/"))] = handler

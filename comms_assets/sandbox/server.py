@@ -24,7 +24,7 @@ import orjson
 from comms_assets.sandbox.apis import API_CLASSES
 from comms_assets.sandbox.data import World
 from comms_assets.sandbox.faults import Fault, FaultBoard, RateLimiter
-from comms_assets.sandbox.protocol import Api, ApiError, Reply, Request
+from comms_assets.sandbox.protocol import Account, Api, ApiError, Reply, Request
 
 SECRET_FIELDS = {"client_secret", "assertion", "password", "refresh_token"}
 
@@ -63,16 +63,23 @@ class Sandbox:
         credentials: dict[str, str] | None = None,
         token_ttl: int = 3600,
         log_size: int = 200_000,
+        accounts: dict[str, list[Account]] | None = None,
     ) -> None:
+        """``accounts`` gives an API several accounts, or one unlike the default (UTC, real ids):
+        each serves the same world on its own clock, to its own credentials, in its own budget."""
         self.world = world or World()
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
         self.faults = FaultBoard()
         self.limiter = RateLimiter(rate_limit_scale, rate_time_scale)
-        self.apis: dict[str, Api] = {
-            cls.name: cls(self.world, self.credentials, token_ttl=token_ttl) for cls in API_CLASSES
+        self.accounts: dict[str, list[Api]] = {
+            cls.name: [cls(self.world, self.credentials, token_ttl=token_ttl, account=account)
+                       for account in (accounts or {}).get(cls.name) or [Account()]]
+            for cls in API_CLASSES
         }
-        for api in self.apis.values():
-            api.time_scale = rate_time_scale
+        self.apis: dict[str, Api] = {name: served[0] for name, served in self.accounts.items()}
+        for served in self.accounts.values():
+            for api in served:
+                api.time_scale = rate_time_scale
         self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=log_size)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
@@ -94,7 +101,13 @@ class Sandbox:
             out[f"SOURCES__{api.upper()}__BASE_URL"] = self.url + path
             out[f"SOURCES__{api.upper()}__RATE_SCALE"] = f"{self.limiter.scale:g}"
             out[f"SOURCES__{api.upper()}__RATE_TIME_SCALE"] = f"{self.limiter.time_scale:g}"
-        return {**out, **self.credentials}
+        return {**out, **{key: value for api in self.apis.values() for key, value in api.credentials.items()
+                          if key.startswith(api.name.upper() + "_")}}
+
+    def credentials_of(self, api: str, account: int) -> dict[str, str]:
+        """The credentials of one account of an API, as the project reads them."""
+        served = self.accounts[api][account]
+        return {key: value for key, value in served.credentials.items() if key.startswith(api.upper() + "_")}
 
     def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
@@ -128,13 +141,16 @@ class Sandbox:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if mount == "_sandbox":
             return self._control(method, rest, body), None
-        api = self.apis.get(mount)
-        if api is None:
+        served = self.accounts.get(mount)
+        if served is None:
             return Reply(404, {"error": f"no API mounted at /{mount}"}), None
         request = Request(method, "/" + rest if rest else "", query, headers, body, f"http://{host}/{mount}")
+        request.account = next((i for i, api in enumerate(served) if len(served) > 1 and api.owns(request)), 0)
+        api = served[request.account]
         fault = self.faults.take(api.name, request.path)
-        entry: dict[str, Any] = {"api": api.name, "method": method, "path": request.path, "query": query,
-                                 "body": _loggable(body), "time": time.time()}
+        entry: dict[str, Any] = {"api": api.name, "account": request.account, "method": method,
+                                 "path": request.path, "query": query, "body": _loggable(body), "time": time.time(),
+                                 "groups": [limit.group for limit in api.limits_for(request)]}
         self.log.append(entry)
         if fault and fault.kind == "expire_token":
             api.revoke_tokens()
@@ -148,7 +164,7 @@ class Sandbox:
             reply = api.error(ApiError(fault.status, f"Rejected Authorization: {headers.get('Authorization')}"))
         if fault and fault.kind == "status":
             reply = api.error(ApiError(fault.status, "Simulated failure"))
-            if fault.status == 429:
+            if fault.status == 429 and fault.retry_after is not None:
                 reply.headers["Retry-After"] = str(fault.retry_after)
         entry["status"] = reply.status
         return reply, fault
@@ -157,7 +173,8 @@ class Sandbox:
         try:
             headers: dict[str, str] = {}
             for limit in api.limits_for(request):
-                allowed, remaining, reset = self.limiter.hit(api.name, limit.group, limit.calls, limit.seconds)
+                allowed, remaining, reset = self.limiter.hit(f"{api.name}#{request.account}", limit.group,
+                                                             limit.calls, limit.seconds)
                 headers.update(api.rate_limit_headers(limit, remaining, reset))
                 if not allowed:
                     reply = api.error(ApiError(429, "Rate limit exceeded"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
@@ -20,6 +21,11 @@ from comms_assets.sandbox.protocol import (
 )
 
 V1 = "/restapi/v1.0"
+# The ids RingCentral puts in every link it returns, where a request may say ``~`` (RingCentral's
+# own examples show 12-digit ids; the account's main extension often shares the account's id).
+ACCOUNT_ID = "401501489004"
+EXTENSION_ID = "401501490012"
+IDS = re.compile(r"/(account|extension)/(~|\d+)(?=/|$)")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PER_PAGE = 1000
 HEAVY = ("/call-log", "/active-calls")
@@ -52,6 +58,29 @@ class RingCentral(Api):
             self.route("GET", V1 + path, self._list(self._call_log_ids, self.call_record))
 
     # -- protocol ------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        """Paths name the account and extension by id or by ``~`` (the caller's own)."""
+        request.path = IDS.sub(self._own, request.path)
+        return super().handle(request)
+
+    def _own(self, match: re.Match[str]) -> str:
+        kind, given = match.groups()
+        if given not in ("~", ACCOUNT_ID if kind == "account" else EXTENSION_ID):
+            raise ApiError(404, f"{kind.capitalize()} not found: {given}", "CMN-102")
+        return f"/{kind}/~"
+
+    def linked(self, uri: str) -> str:
+        """A link as the account's API writes it: with the real ids where its account says so."""
+        if not self.account.real_ids:
+            return uri
+        return IDS.sub(lambda m: f"/{m[1]}/{ACCOUNT_ID if m[1] == 'account' else EXTENSION_ID}", uri)
+
+    def owns(self, request: Request) -> bool:
+        if request.path.endswith("/oauth/token"):
+            return request.basic_auth() == (self.credentials["RINGCENTRAL_CLIENT_ID"],
+                                            self.credentials["RINGCENTRAL_CLIENT_SECRET"])
+        return super().owns(request)
 
     def limits_for(self, request: Request) -> tuple[Limit, ...]:
         if request.path.endswith("/oauth/token"):
@@ -117,14 +146,15 @@ class RingCentral(Api):
             ids = ids_for(request)
             chunk = page_slice(request, ids, (page - 1) * size, size)
             total_pages = max(1, -(-len(ids) // size))
-            navigation = {"firstPage": {"uri": link(request, page=1, perPage=size)},
-                          "lastPage": {"uri": link(request, page=total_pages, perPage=size)}}
+            at = {name: {"uri": self.linked(link(request, page=number, perPage=size))} for name, number in
+                  (("firstPage", 1), ("lastPage", total_pages), ("nextPage", page + 1), ("previousPage", page - 1))}
+            navigation = {name: at[name] for name in ("firstPage", "lastPage")}
             if page < total_pages:
-                navigation["nextPage"] = {"uri": link(request, page=page + 1, perPage=size)}
+                navigation["nextPage"] = at["nextPage"]
             if page > 1:
-                navigation["previousPage"] = {"uri": link(request, page=page - 1, perPage=size)}
+                navigation["previousPage"] = at["previousPage"]
             return Reply(200, {
-                "uri": link(request, page=page, perPage=size),
+                "uri": self.linked(link(request, page=page, perPage=size)),
                 "records": [build(i) for i in chunk],
                 "paging": {"page": page, "perPage": size, "pageStart": chunk.start - ids.start if chunk else 0,
                            "pageEnd": max(0, chunk.stop - ids.start - 1), "totalPages": total_pages,
@@ -146,14 +176,14 @@ class RingCentral(Api):
             r = self.world.rng(f"ringcentral/hours/{level}", 0)
             opens, closes = r.choice(["08:00", "09:00"]), r.choice(["17:00", "18:00"])
             ranges = {day: [{"from": opens, "to": closes}] for day in DAYS[:5]}
-            return Reply(200, {"uri": f"{request.base_url}{request.path}", "schedule": {"weeklyRanges": ranges}})
+            return Reply(200, {"uri": self.linked(f"{request.base_url}{request.path}"), "schedule": {"weeklyRanges": ranges}})
 
         return handler
 
     # -- records -------------------------------------------------------------------------------
 
     def _uri(self, kind: str, record_id: str) -> str:
-        return f"https://platform.ringcentral.com/restapi/v1.0/account/100000001/{kind}/{record_id}"
+        return f"https://platform.ringcentral.com/restapi/v1.0/account/{ACCOUNT_ID}/{kind}/{record_id}"
 
     def forwarding(self, i: int) -> dict:
         r = self.world.rng("ringcentral/forwarding_numbers", i)

@@ -54,17 +54,26 @@ class SendPulse(Api):
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    def token(self, request: Request) -> Reply:
-        """Accepts the documented JSON body and the form body the official SDK sends."""
+    def owns(self, request: Request) -> bool:
+        if request.path.rstrip("/") in self.public:
+            return self._client(request) == (self.credentials["SENDPULSE_CLIENT_ID"],
+                                             self.credentials["SENDPULSE_CLIENT_SECRET"])
+        return super().owns(request)
+
+    @staticmethod
+    def _client(request: Request) -> tuple[str, str] | None:
+        """The client of a token request: the documented JSON body, or the form body the official SDK sends."""
         try:
             form = request.json() if request.header("Content-Type").startswith("application/json") else dict(
                 parse_qsl(request.body.decode(errors="replace")))
         except ValueError:
-            form = {}
-        ok = (form.get("grant_type") == "client_credentials"
-              and form.get("client_id") == self.credentials["SENDPULSE_CLIENT_ID"]
-              and form.get("client_secret") == self.credentials["SENDPULSE_CLIENT_SECRET"])
-        if not ok:
+            return None
+        if not isinstance(form, dict) or form.get("grant_type") != "client_credentials":
+            return None
+        return form.get("client_id"), form.get("client_secret")
+
+    def token(self, request: Request) -> Reply:
+        if self._client(request) != (self.credentials["SENDPULSE_CLIENT_ID"], self.credentials["SENDPULSE_CLIENT_SECRET"]):
             raise ApiError(401, "Client authentication failed.", "invalid_client")
         return Reply(200, {"access_token": self.tokens.issue(self.token_ttl), "token_type": "Bearer",
                            "expires_in": self.token_ttl})
