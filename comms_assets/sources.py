@@ -19,9 +19,10 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache, lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 import orjson
@@ -49,6 +50,25 @@ LOGGER = logging.getLogger(__name__)
 def base_url(api: Api) -> str:
     """``SOURCES__<API>__BASE_URL`` (env or ``.dlt/config.toml``), else the vendor's host."""
     return dlt.config.get(f"sources.{api.name}.base_url", str) or api.base_url
+
+
+def account_zone(api: Api) -> tzinfo | None:
+    """The account's clock: ``SOURCES__<API>__TIMEZONE`` (an IANA name), else the API's declared
+    default, else unknown (``None``)."""
+    name = dlt.config.get(f"sources.{api.name}.timezone", str) or api.timezone
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{api.name}: SOURCES__{api.name.upper()}__TIMEZONE={name!r} is not an IANA time zone "
+                         "(such as America/New_York)") from None
+
+
+@lru_cache(maxsize=65_536)
+def _written_day(text: str) -> datetime:
+    """The calendar date a cursor value is written with (its own clock), as a UTC midnight."""
+    return datetime.fromisoformat(text[:10]).replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=65_536)
@@ -107,7 +127,7 @@ def build_source(
         if hasattr(auth, "session"):
             auth.session = session  # the token request retries like every other request
     client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
-    fetch = _Fetch(api, client, stats or LoadStats())
+    fetch = _Fetch(api, client, stats or LoadStats(), account_zone(api))
     window = window or _yesterday()
     resources = [_resource(fetch, endpoint, window) for endpoint in api.endpoints]
 
@@ -165,6 +185,7 @@ class _Fetch:
     api: Api
     client: RESTClient
     stats: LoadStats
+    zone: tzinfo | None = None  # the account's clock, where it is known
 
     def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every request starts from its own copy of the catalog: dlt's paginators write the page
@@ -182,6 +203,7 @@ class _Fetch:
             paginator=paginator() if callable(paginator) else create_paginator(thawed(paginator)),
             data_selector=_selector(endpoint.selector), hooks=hooks)
         sent: set[tuple[str, bytes]] = set()
+        zoneless = _timestamps(endpoint) if self.api.timezone else ()
         for page in pages:
             prepared = page.response.request
             asked = (prepared.url or "", prepared.body if isinstance(prepared.body, bytes) else
@@ -193,7 +215,31 @@ class _Fetch:
             sent.add(asked)
             if not page and endpoint.selector != "$":
                 _check_shape(self.api, endpoint, page.response)
-            yield [row for record in page for row in endpoint.rows(record)] if endpoint.rows else page
+            rows = [row for record in page for row in endpoint.rows(record)] if endpoint.rows else page
+            if zoneless:
+                _zoned(rows, zoneless, self.zone or UTC)
+            yield rows
+
+
+def _timestamps(endpoint: Endpoint) -> tuple[tuple[str, ...], ...]:
+    """The endpoint's declared timestamp fields, as paths."""
+    return tuple(tuple(name.split(".")) for name, (kind, _) in endpoint.columns.items() if kind == "timestamp")
+
+
+def _zoned(rows: list[dict[str, Any]], fields: tuple[tuple[str, ...], ...], zone: tzinfo) -> None:
+    """Zoneless timestamps read on the account's clock, written as UTC instants (in place)."""
+    for row in rows:
+        for *parents, leaf in fields:
+            holder: Any = row
+            for part in parents:
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            value = holder.get(leaf) if isinstance(holder, dict) else None
+            try:
+                moment = datetime.fromisoformat(value) if isinstance(value, str) and value else None
+            except ValueError:
+                continue  # not a timestamp: left as the vendor wrote it, for the schema checks to see
+            if moment and moment.tzinfo is None:
+                holder[leaf] = moment.replace(tzinfo=zone).astimezone(UTC).isoformat()
 
 
 def _check_shape(api: Api, endpoint: Endpoint, response: Response) -> None:
@@ -267,10 +313,13 @@ def _counted(fetch: _Fetch, endpoint: Endpoint, pages: Iterator[list[dict[str, A
 
 
 def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:
-    """The pages of ``window``, asked for in chunks the API accepts; rows counted per UTC day.
+    """The pages of ``window``, asked for in chunks the API accepts, on the clock its filter
+    reads; rows counted per day.
 
     The API's own filter does the work; the cursor check drops what an API returns beyond it
-    (inclusive ends, time zones), so adjacent windows never load the same row twice.
+    (inclusive ends, a window widened to every time zone), so adjacent windows never load the
+    same row twice. On a ``date`` clock the window's days are the account's dates, and so is
+    each row's.
     """
     spec = endpoint.window
     assert spec is not None
@@ -279,15 +328,17 @@ def _windowed(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[lis
     cursor = tuple(spec.cursor.split(".")) if spec.cursor else ()
     name = f"{fetch.api.name}/{endpoint.name}"
     chunks = spec.chunks(start, end)
+    written = spec.clock == "date"
     for done, (chunk_start, chunk_end) in enumerate(chunks, start=1):
-        for page in fetch(endpoint, spec.request(chunk_start, chunk_end)):
+        for page in fetch(endpoint, spec.request(*spec.asked(chunk_start, chunk_end, fetch.zone))):
             if spec.tag:
                 for row in page:
                     row[spec.tag] = chunk_start.strftime("%Y-%m-%d")
             if cursor:
                 kept, moments = [], []
                 for row in page:
-                    moment, day = _instant(str(_get(row, cursor)))
+                    text = str(_get(row, cursor))
+                    moment, day = (_written_day(text), text[:10]) if written else _instant(text)
                     if start <= moment < end:
                         kept.append(row)
                         moments.append(moment)

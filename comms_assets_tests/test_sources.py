@@ -37,7 +37,16 @@ def query(call: responses.Call) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
 
 
-def test_justcall_raw_key_secret_zero_based_pages_and_empty_next_link(http: responses.RequestsMock) -> None:
+@pytest.mark.parametrize(("zone", "bounds"), [
+    ("", ("2026-10-21 12:00:00", "2026-11-01 13:59:59")),  # unknown: widened to every zone, UTC-12 to UTC+14
+    ("America/New_York", ("2026-10-21 20:00:00", "2026-10-31 19:59:59")),  # the UTC days on New York's clock (EDT)
+    ("Asia/Kolkata", ("2026-10-22 05:30:00", "2026-11-01 05:29:59")),
+])
+def test_justcall_raw_key_secret_zero_based_pages_and_empty_next_link(
+        zone: str, bounds: tuple[str, str], http: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JustCall reads ``from_datetime``/``to_datetime`` on the account's clock."""
+    if zone:
+        monkeypatch.setenv("SOURCES__JUSTCALL__TIMEZONE", zone)
     url = f"{HOST}/justcall/v2.1/calls"
     http.get(url, json={"status": "success", "count": 2, "next_page_link": f"{url}?page=1",
                         "data": [{"id": 1, "call_date": "2026-10-22"}, {"id": 2, "call_date": "2026-10-23"}]})
@@ -47,7 +56,7 @@ def test_justcall_raw_key_secret_zero_based_pages_and_empty_next_link(http: resp
     first, second = http.calls
     assert first.request.headers["Authorization"] == "k:s"
     assert query(first) == {"page": "0", "per_page": "100", "order": "asc", "sort": "datetime",
-                            "from_datetime": "2026-10-22 00:00:00", "to_datetime": "2026-10-31 23:59:59"}
+                            "from_datetime": bounds[0], "to_datetime": bounds[1]}
     assert query(second)["page"] == "1"
 
 

@@ -34,7 +34,7 @@ def _extensive(start: datetime, end: datetime) -> dict:
 
 
 def _scorecards(start: datetime, end: datetime) -> dict:
-    """``callFromDate`` inclusive, ``callToDate`` exclusive, dates in the company time zone (UTC)."""
+    """``callFromDate`` inclusive, ``callToDate`` exclusive: dates on the company's clock."""
     return {"json": {"filter": {"callFromDate": start.strftime("%Y-%m-%d"), "callToDate": end.strftime("%Y-%m-%d")}}}
 
 
@@ -72,9 +72,11 @@ API = Api(
                           "updated": ("timestamp", f"Its last change ({OFFSET}).")}),
         Endpoint("answered_scorecards", "stats/activity/scorecards", "Scorecards reviewers filled in for calls.",
                  primary_key=("answeredScorecardId",), method="POST", selector="answeredScorecards",
-                 paginator=POST_CURSOR, window=Window(_scorecards, cursor="callStartTime", max_days=MAX_DAYS),
+                 paginator=POST_CURSOR,
+                 window=Window(_scorecards, cursor="callStartTime", max_days=MAX_DAYS, clock="date"),
                  columns={"answeredScorecardId": ID,
-                          "callStartTime": ("timestamp", f"Start of the reviewed call ({OFFSET}): the cursor."),
+                          "callStartTime": ("timestamp", (f"Start of the reviewed call ({OFFSET}): the cursor, by the "
+                                                         "company's date it is written with (its partition).")),
                           "reviewTime": ("timestamp", f"When the review was submitted ({OFFSET}).")}),
     ),
 )

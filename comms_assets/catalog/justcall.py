@@ -45,12 +45,14 @@ def _auth(credentials: Mapping[str, str], base_url: str) -> APIKeyAuth:
 
 
 def _datetimes(start: datetime, end: datetime) -> dict:
-    """``from_datetime``/``to_datetime`` are both inclusive, in the account time zone (UTC)."""
+    """``from_datetime``/``to_datetime`` are both inclusive wall-clock times in the account's time
+    zone (the ``account`` clock), while ``call_date``/``call_time`` are UTC."""
     fmt = "%Y-%m-%d %H:%M:%S"
     return {"params": {"from_datetime": start.strftime(fmt), "to_datetime": (end - timedelta(seconds=1)).strftime(fmt)}}
 
 
 def _day(start: datetime, end: datetime) -> dict:
+    """One date on the account's clock: the report's totals are per local date."""
     return {"params": {"from_date": start.strftime("%Y-%m-%d"), "to_date": start.strftime("%Y-%m-%d")}}
 
 
@@ -86,13 +88,13 @@ API = Api(
                  columns={"id": ID, "created_at": ("timestamp", f"When the user was created (ISO-8601; {NAIVE_UTC})."),
                           "last_login_timestamp": ("timestamp", f"The user's last sign-in (ISO-8601; {NAIVE_UTC}).")}),
         Endpoint("calls", "v2.1/calls", "Call log: one row per call, with duration and disposition.",
-                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="call_date"),
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="call_date", clock="account"),
                  columns={"id": ID, "call_date": ("text", "UTC date of the call (YYYY-MM-DD): the daily partition's cursor."),
                           "call_time": ("text", "UTC time of day the call started (HH:MM:SS)."),
                           "call_user_date": ("text", "Date of the call in the account's time zone, as JustCall's filters read it."),
                           "call_user_time": ("text", "Time of day in the account's time zone.")}),
         Endpoint("sms", "v2.1/texts", "Text messages sent and received.",
-                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date"),
+                 primary_key=("id",), selector="data", params=DATED, window=Window(_datetimes, cursor="sms_date", clock="account"),
                  columns={"id": ID, "sms_date": ("text", "UTC date of the text (YYYY-MM-DD): the daily partition's cursor."),
                           "sms_time": ("text", "UTC time of day the text was sent or received (HH:MM:SS)."),
                           "sms_user_date": ("text", "Date of the text in the account's time zone."),
@@ -107,9 +109,10 @@ API = Api(
         Endpoint("agent_analytics", "v2.1/sales_dialer/analytics",
                  "Sales-dialer totals per agent per day (the API aggregates a range; it is asked one day at a time).",
                  primary_key=("agent_id", "report_date"), selector="data", paginator={"type": "single_page"},
-                 window=Window(_day, cursor=None, max_days=1, tag="report_date"),
+                 window=Window(_day, cursor=None, max_days=1, tag="report_date", clock="date"),
                  columns={"agent_id": ("bigint", "JustCall user id of the agent."),
-                          "report_date": ("text", ("The UTC day the totals are for (YYYY-MM-DD): the partition "
-                                                  "asked for, added by the loader: the report does not say it."))}),
+                          "report_date": ("text", ("The date the totals are for, on the account's clock (YYYY-MM-DD): "
+                                                  "the partition asked for, added by the loader: the report does "
+                                                  "not say it."))}),
     ),
 )

@@ -32,10 +32,10 @@ def paged(function: str, **parameters: Any) -> dict[str, Any]:
 
 
 def _dates(function: str):
-    """``StartDate``/``EndDate`` are inclusive dates (account time zone, UTC)."""
+    """``StartDate``/``EndDate`` are inclusive dates (on the account's clock: unconfirmed)."""
 
     def request(start: datetime, end: datetime) -> dict:
-        last = end - timedelta(days=1)
+        last = end - timedelta(microseconds=1)
         return {"json": paged(function, StartDate=f"{start:%Y-%m-%d}", EndDate=f"{last:%Y-%m-%d}", SortDirection="Ascending")}
 
     return request
@@ -88,9 +88,10 @@ API = Api(
                  columns={"ContactId": ("text", "LACRM's id of the contact or company."), "DateCreated": CREATED,
                           "LastUpdate": UPDATED}),
         endpoint("tasks", "GetTasks", "Tasks, by due date.", "TaskId", selector="Results.*",
-                 window=Window(_dates("GetTasks"), cursor="DueDate"),
+                 window=Window(_dates("GetTasks"), cursor="DueDate", clock="date"),
                  columns={"TaskId": ("text", "LACRM's id of the task."), "DateCreated": CREATED,
-                          "DueDate": ("text", "Due date (YYYY-MM-DD), a calendar date with no zone: the cursor.")}),
+                          "DueDate": ("text", ("Due date (YYYY-MM-DD), a calendar date with no zone: the cursor "
+                                               "and the partition."))}),
         endpoint("pipeline_items", "GetPipelineItems", "Pipeline items in every status, pipeline by pipeline.",
                  "PipelineItemId", selector="Results", rows=_with_contact,
                  per_listed=PerListed(call("GetPipelines"), "$", _every_status),
@@ -102,7 +103,7 @@ API = Api(
         endpoint("teams", "GetTeams", "Teams of users.", "TeamId", json=call("GetTeams"), paginator=SINGLE,
                  columns={"TeamId": ("text", "LACRM's id of the team."), "DateCreated": CREATED}),
         endpoint("events", "GetEvents", "Calendar events, by start date.", "EventId", selector="Results",
-                 window=Window(_dates("GetEvents"), cursor="StartDate"),
+                 window=Window(_dates("GetEvents"), cursor="StartDate", clock="account"),
                  columns=EVENT),
         endpoint("contact_events", "GetEvents", "Events per contact: one row per (event, contact) attachment.",
                  "EventId", CONTACT, selector="Results", json=paged("GetEvents", **EVERY_DATE), rows=_per_contact,

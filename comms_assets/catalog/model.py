@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -45,6 +45,11 @@ def thawed(value: Any) -> Any:
     return value
 
 
+Clock = Literal["utc", "account", "date"]
+# The widest gap between an account's wall clock and UTC: UTC-12:00 (Baker Island) to UTC+14:00 (Kiribati).
+BEHIND_UTC, AHEAD_OF_UTC = timedelta(hours=12), timedelta(hours=14)
+
+
 @dataclass(frozen=True)
 class Window:
     """How a date-cursor endpoint is asked for one window of time.
@@ -53,12 +58,20 @@ class Window:
     (a dotted path) checked against the window client-side, or ``None`` where records carry no
     date (aggregates); ``max_days`` splits longer windows into several requests, for APIs that cap
     the range or report per day; ``tag`` adds the window's start date to each record under that name.
+
+    ``clock`` is what the API's filter reads: ``utc`` instants (or instants with an offset);
+    ``account`` wall-clock times on the account's clock, so a UTC day is asked for in the
+    account's zone when it is configured and widened to every zone on Earth when it is not (the
+    cursor keeps exactly the UTC day); ``date`` calendar dates on the account's clock, for data
+    that is a per-date aggregate or a zoneless date: the partition is then the account's local
+    date, and the cursor is read as the date it is written with.
     """
 
     request: WindowRequest
     cursor: str | None
     max_days: int | None = None
     tag: str | None = None
+    clock: Clock = "utc"
 
     def chunks(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """``[start, end)`` cut into consecutive windows no longer than ``max_days``."""
@@ -70,6 +83,14 @@ class Window:
             out.append((at, min(at + step, end)))
             at += step
         return out
+
+    def asked(self, start: datetime, end: datetime, zone: tzinfo | None) -> tuple[datetime, datetime]:
+        """The bounds to send for the UTC window ``[start, end)``, on the clock the filter reads."""
+        if self.clock != "account":
+            return start, end
+        if zone is None:
+            return (start - BEHIND_UTC).replace(tzinfo=None), (end + AHEAD_OF_UTC).replace(tzinfo=None)
+        return start.astimezone(zone).replace(tzinfo=None), end.astimezone(zone).replace(tzinfo=None)
 
 
 Record = Mapping[str, Any]
@@ -198,6 +219,9 @@ class Api:
     response_actions: tuple[Frozen, ...] = ()
     # Path segments the API follows with an id, which its links fill in where a request said ``~``.
     ids_in_paths: tuple[str, ...] = ()
+    # Zoneless timestamps (``YYYY-MM-DD HH:MM:SS``) are on the account's clock, converted to UTC
+    # from ``SOURCES__<API>__TIMEZONE`` (``timezone``, when it is not set); ``None``: they are UTC.
+    timezone: str | None = None
     # The credentials that tell one account from another (its limits are per account); by
     # default the first of each set: a key or client id, not the secret that goes with it.
     identity: tuple[str, ...] = ()

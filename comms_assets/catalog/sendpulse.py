@@ -21,7 +21,8 @@ def _auth(credentials: Mapping[str, str], base_url: str) -> RenewingClientCreden
 
 
 # What the fields mean (api-facts); every endpoint describes its key, cursor and timestamps.
-NO_ZONE = "'YYYY-MM-DD HH:MM:SS' without a zone (the account's), stored as if UTC"
+NO_ZONE = ("'YYYY-MM-DD HH:MM:SS' without a zone, read on SOURCES__SENDPULSE__TIMEZONE's clock "
+           "(UTC unless set) and stored as UTC")
 
 
 API = Api(
@@ -35,6 +36,7 @@ API = Api(
                "total_path": None},
     # "10 requests per second"; a 429 carries no hint of when to come back.
     budget=Budget(plans={"published": {"default": (Rate(10, 1),)}}, plan="published"),
+    timezone="UTC",  # which clock its zoneless dates are on is unconfirmed: the account's, or UTC
     endpoints=(
         Endpoint("mailing_lists", "addressbooks", "Mailing lists (address books) and their subscriber counts.",
                  primary_key=("id",),

@@ -94,13 +94,15 @@ class Sandbox:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """Every variable the project reads, pointing it at this sandbox and pacing it to the
-        sandbox's limits (scaled as they are here; a scale of 0 switches pacing off)."""
+        """Every variable the project reads, pointing it at this sandbox, pacing it to the
+        sandbox's limits (scaled as they are here; a scale of 0 switches pacing off) and telling
+        it each API's clock (its first account's)."""
         out = {}
         for api, path in BASE_PATHS.items():
             out[f"SOURCES__{api.upper()}__BASE_URL"] = self.url + path
             out[f"SOURCES__{api.upper()}__RATE_SCALE"] = f"{self.limiter.scale:g}"
             out[f"SOURCES__{api.upper()}__RATE_TIME_SCALE"] = f"{self.limiter.time_scale:g}"
+            out[f"SOURCES__{api.upper()}__TIMEZONE"] = self.apis[api].account.timezone
         return {**out, **{key: value for api in self.apis.values() for key, value in api.credentials.items()
                           if key.startswith(api.name.upper() + "_")}}
 

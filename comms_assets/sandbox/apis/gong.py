@@ -101,8 +101,10 @@ class Gong(Api):
         return self.world.between("gong/calls", *self._window(query, "fromDateTime", "toDateTime"))
 
     def _answered_ids(self, query: dict) -> range:
-        """``callFromDate`` inclusive, ``callToDate`` exclusive, dates in the company time zone (UTC)."""
-        return self.world.between("gong/answered_scorecards", *self._window(query, "callFromDate", "callToDate"))
+        """``callFromDate`` inclusive, ``callToDate`` exclusive: dates on the company's clock."""
+        since, until = self._window(query, "callFromDate", "callToDate")
+        local = [moment.replace(tzinfo=self.zone) if moment else None for moment in (since, until)]
+        return self.world.between("gong/answered_scorecards", *local)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -168,7 +170,7 @@ class Gong(Api):
     def answered(self, i: int) -> dict:
         w = self.world
         r = w.rng("gong/answered_scorecards", i)
-        at = w.instant("gong/answered_scorecards", i)
+        at = self.local(w.instant("gong/answered_scorecards", i))  # written with the company's offset
         card = w.pick("gong/scorecards", r)
         return {"answeredScorecardId": digits(w.seed, "gong/answered", i), "scorecardId": str(7_000_000 + card),
                 "scorecardName": f"Scorecard {card + 1}",

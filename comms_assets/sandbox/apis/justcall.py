@@ -69,7 +69,7 @@ class JustCall(Api):
 
     def _analytics_rows(self) -> int:
         """Rows the analytics report yields when asked one day at a time: (agent, day) pairs."""
-        pairs = {(self.call(i)["agent_id"], self.world.instant("justcall/calls", i).date())
+        pairs = {(self.call(i)["agent_id"], self.local(self.world.instant("justcall/calls", i)).date())
                  for i in range(self.world.count("justcall/calls"))}
         return len(pairs)
 
@@ -94,21 +94,26 @@ class JustCall(Api):
         return handler
 
     def _window(self, request: Request) -> tuple[datetime | None, datetime | None]:
-        """``from_datetime``/``to_datetime``, both inclusive, in the account time zone (UTC here)."""
+        """``from_datetime``/``to_datetime``, both inclusive, wall-clock times in the account's zone."""
         since = request.query.get("from_datetime")
         until = request.query.get("to_datetime")
-        start = parse_instant(since, "from_datetime") if since else None
+        start = self._wall(since, "from_datetime") if since else None
         end = None
         if until:
-            end = parse_instant(until, "to_datetime")
+            end = self._wall(until, "to_datetime")
             end += timedelta(days=1) if len(until) == 10 else timedelta(seconds=1)
         return start, end
 
+    def _wall(self, value: str, field_name: str) -> datetime:
+        """A date or date-time without a zone, on the account's clock."""
+        return parse_instant(value, field_name).replace(tzinfo=self.zone)
+
     def analytics(self, request: Request) -> Reply:
-        """Per-agent dialer totals over ``from_date``..``to_date`` (inclusive dates); not paginated."""
+        """Per-agent dialer totals over ``from_date``..``to_date`` (inclusive dates on the account's
+        clock); not paginated."""
         try:
-            since = parse_instant(request.query["from_date"], "from_date")
-            until = parse_instant(request.query["to_date"], "to_date") + timedelta(days=1)
+            since = self._wall(request.query["from_date"], "from_date")
+            until = self._wall(request.query["to_date"], "to_date") + timedelta(days=1)
         except KeyError as missing:
             raise ApiError(400, f"{missing.args[0]} is required") from None
         totals: dict[int, dict] = {}
@@ -172,8 +177,7 @@ class JustCall(Api):
         agent = self.user(w.pick("justcall/users", r))
         customer = w.customer(w.pick("company/customers", r))
         number = customer.phone if r.random() < 0.85 else phone(r)  # some callers are no customer
-        stamp = at.isoformat()
-        day, clock = stamp[:10], stamp[11:19]
+        (day, clock), (user_day, user_clock) = _stamps(at), _stamps(self.local(at))
         kind = r.choice(["answered", "answered", "answered", "missed", "voicemail"])
         talk = r.randrange(20, 1800) if kind == "answered" else 0
         ring = r.randrange(2, 30)
@@ -182,7 +186,7 @@ class JustCall(Api):
                 "contact_email": customer.justcall_email if number == customer.phone else "",
                 "agent_id": agent["id"], "agent_name": agent["name"], "agent_email": agent["email"],
                 "justcall_number": agent["owned_numbers"][0],
-                "call_date": day, "call_time": clock, "call_user_date": day, "call_user_time": clock,
+                "call_date": day, "call_time": clock, "call_user_date": user_day, "call_user_time": user_clock,
                 "call_duration": {"total_duration": ring + talk, "ring_time": ring, "hold_time": 0,
                                   "wrap_up_time": r.randrange(0, 60), "conversation_time": talk},
                 "call_info": {"direction": r.choice(["Incoming", "Outgoing"]), "type": kind,
@@ -196,17 +200,21 @@ class JustCall(Api):
         r = w.rng("justcall/texts", i)
         at = w.instant("justcall/texts", i)
         agent = self.user(w.pick("justcall/users", r))
-        stamp = at.isoformat()
-        day, clock = stamp[:10], stamp[11:19]
+        (day, clock), (user_day, user_clock) = _stamps(at), _stamps(self.local(at))
         customer = w.customer(w.pick("company/customers", r))
         return {"id": 8_000_001 + i, "contact_number": customer.phone, "justcall_number": agent["owned_numbers"][0],
-                "agent_id": agent["id"], "sms_date": day, "sms_time": clock, "sms_user_date": day,
-                "sms_user_time": clock,
+                "agent_id": agent["id"], "sms_date": day, "sms_time": clock, "sms_user_date": user_day,
+                "sms_user_time": user_clock,
                 "direction": r.choice(["Incoming", "Outgoing"]),
                 "delivery_status": r.choice(["delivered", "delivered", "sent", "failed"]),
                 "sms_info": {"body": r.choice(["Thanks!", "Call me back?", "Your order shipped."]),
                              "is_mms": False, "mms": []},
                 "medium": "SMS", "is_deleted": False}
+
+
+def _stamps(at: datetime) -> tuple[str, str]:
+    """``YYYY-MM-DD`` and ``HH:MM:SS`` of an instant on its own clock."""
+    return at.strftime("%Y-%m-%d"), at.strftime("%H:%M:%S")
 
 
 def _hms(seconds: int) -> str:

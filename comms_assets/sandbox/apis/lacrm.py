@@ -92,7 +92,7 @@ class Lacrm(Api):
         return Reply(200, {"HasMoreResults": page * size < len(ids), "Results": results})
 
     def _dates(self, params: dict, required: bool) -> tuple[datetime | None, datetime | None]:
-        """``StartDate``..``EndDate``, both inclusive dates (account time zone: UTC)."""
+        """``StartDate``..``EndDate``, both inclusive dates on the account's clock."""
         if required and not (params.get("StartDate") and params.get("EndDate")):
             raise ApiError(400, "StartDate and EndDate are required.", "MissingParameter")
         bounds = []
@@ -102,9 +102,9 @@ class Lacrm(Api):
                 day = date.fromisoformat(str(value)[:10]) if value else None
             except ValueError:
                 raise ApiError(400, f"{key} is not a valid date.", "InvalidParameter") from None
-            bounds.append(datetime(day.year, day.month, day.day, tzinfo=self.world.start.tzinfo) if day else None)
+            bounds.append(datetime(day.year, day.month, day.day, tzinfo=self.zone) if day else None)
         start, end = bounds
-        return start, end + timedelta(days=1) if end else None
+        return start, datetime.combine(end.date() + timedelta(days=1), end.time(), self.zone) if end else None
 
     def tasks(self, request: Request, params: dict) -> Reply:
         ids = self.world.between("lacrm/tasks", *self._dates(params, required=True))
@@ -182,12 +182,13 @@ class Lacrm(Api):
         return digits(self.world.seed, kind, i)
 
     def _stamp(self, at: datetime) -> str:
-        return at.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        """API v2's timestamps carry the account's offset."""
+        return self.local(at).isoformat(timespec="seconds")
 
     def user(self, i: int) -> dict:
         employee = self.world.employee(i)
         return {"UserId": self._id("lacrm/users", i), "FirstName": employee.first, "LastName": employee.last,
-                "Email": employee.email, "Timezone": "UTC"}
+                "Email": employee.email, "Timezone": self.account.timezone}
 
     def team(self, i: int) -> dict:
         users = self.world.count("lacrm/users")
@@ -212,7 +213,7 @@ class Lacrm(Api):
         r = self.world.rng("lacrm/tasks", i)
         due = self.world.instant("lacrm/tasks", i)
         return {"TaskId": self._id("lacrm/tasks", i), "Name": r.choice(["Call back", "Send quote", "Follow up"]),
-                "DueDate": due.strftime("%Y-%m-%d"), "IsCompleted": r.random() < 0.5,
+                "DueDate": self.local(due).strftime("%Y-%m-%d"), "IsCompleted": r.random() < 0.5,
                 "AssignedTo": self._id("lacrm/users", self.world.pick("lacrm/users", r)), "CalendarId": "1",
                 "ContactId": self._id("lacrm/contacts", self.world.pick("lacrm/contacts", r)), "Description": "",
                 "DateCreated": self._stamp(due - timedelta(days=r.randrange(1, 20)))}
