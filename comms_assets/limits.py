@@ -4,9 +4,10 @@ Every request of an API, token requests and dlt's own retries included, goes thr
 ``requests`` transport adapter mounted on dlt's session (dlt's ``RESTClient`` sends prepared
 requests with ``session.send``, which a wrapper around ``Session.request`` would never see).
 
-Pacing is pyrate-limiter's: a sliding-window log per group of the API's budget, kept in SQLite
-(``COMMS_RATE_LIMIT_DB``, by default one file per machine in the temporary directory) so that
-every process loading the same account shares one budget. Each window is paced at 95% of its
+Pacing is pyrate-limiter's: a sliding-window log per account and group of the API's budget,
+kept where every process loading that account sees it: in Redis (``COMMS_RATE_LIMIT_REDIS``, the
+production profile's, shared by every host), else in SQLite (``COMMS_RATE_LIMIT_DB``, by default
+one file per machine in the temporary directory). Each window is paced at 95% of its
 published length, so requests that reach the vendor a little unevenly still fit its windows.
 
 What no library knows is each vendor's way of saying "slow down": budget headers that announce a
@@ -36,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dlt
-from pyrate_limiter import Limiter, SQLiteBucket
+from pyrate_limiter import Limiter, RedisBucket, SQLiteBucket
 from pyrate_limiter import Rate as PyrateRate
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
@@ -148,7 +149,7 @@ class PacedAdapter(HTTPAdapter):
             until = self._spent_until.pop(group, 0.0)
         self._wait(until - time.time(), f"the {group} window is spent, as the API's budget headers say")
         if rates := self.settings.limits.get(group):
-            paced = limiter(self.account, group, rates, _database())
+            paced = limiter(self.account, group, rates, _store())
             while wait := _acquire(paced, group):
                 self._wait(wait, f"the {group} budget ({_rates(rates)}) is spent")
 
@@ -242,14 +243,20 @@ def _rates(rates: tuple[tuple[int, int], ...]) -> str:
 
 
 @cache
-def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...], database: Path) -> Limiter:
-    """One limiter per account (base URL and digest), group and rates in a process; its bucket is
-    shared by every process on the machine through one SQLite file."""
+def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...], store: str) -> Limiter:
+    """One limiter per account (base URL and digest), group and rates in a process, over a bucket
+    every process shares: in Redis where ``COMMS_RATE_LIMIT_REDIS`` names one (every host of a
+    deployment sees it, on Redis's clock), else in one SQLite file per host."""
     digest = hashlib.sha1(f"{account}|{group}|{rates}".encode()).hexdigest()[:16]
-    bucket = SQLiteBucket.init_from_file([PyrateRate(calls, ms) for calls, ms in rates], table=f"rates_{digest}",
-                                         db_path=str(database), use_file_lock=True)
-    return Limiter(bucket)
+    limits = [PyrateRate(calls, ms) for calls, ms in rates]
+    if store.startswith(("redis://", "rediss://", "unix://")):
+        import redis  # the production profile's dependency (dagster-celery[redis])
+
+        return Limiter(RedisBucket.init(limits, redis.Redis.from_url(store), f"comms_assets:rates:{digest}"))
+    return Limiter(SQLiteBucket.init_from_file(limits, table=f"rates_{digest}", db_path=store, use_file_lock=True))
 
 
-def _database() -> Path:
-    return Path(os.environ.get("COMMS_RATE_LIMIT_DB") or Path(tempfile.gettempdir()) / "comms_assets-rates.sqlite")
+def _store() -> str:
+    """Where the buckets are: a Redis URL, or the SQLite file of this host."""
+    return os.environ.get("COMMS_RATE_LIMIT_REDIS") or str(
+        os.environ.get("COMMS_RATE_LIMIT_DB") or Path(tempfile.gettempdir()) / "comms_assets-rates.sqlite")

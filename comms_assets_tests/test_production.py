@@ -250,3 +250,37 @@ def test_one_run_of_all_five_apis_executes_its_steps_on_two_celery_workers(
         loads = {f"{api}_{kind}" for api in APIS for kind in ("daily", "snapshot") if keys(api, kind == "daily")}
         executed = [step for worker in steps for step in worker]
         assert all(steps) and len(executed) == len(set(executed)) and loads <= set(executed), steps
+
+
+@pytest.mark.celery
+@pytest.mark.timeout(600)
+def test_two_celery_workers_as_two_hosts_share_one_accounts_budget_through_redis(
+        deployment: Deployment, services: list[subprocess.Popen], tmp_path: Path) -> None:
+    """JustCall's daily and snapshot steps at once on two workers, each with a rate-limit file of
+    its own as on two hosts, at 3 requests per 6 s: their one bucket in Redis keeps the two
+    together within the account's budget, and the sandbox refuses none of their requests."""
+    broker = required(REDIS_URL)
+    counts = {"justcall/calls": 400, "justcall/texts": 200, "justcall/contacts": 2_000}
+    world = World(seed=5, start=END - timedelta(days=1), end=END, counts=counts)
+    with Sandbox(world=world, rate_limit_scale=0.1, rate_time_scale=10) as sandbox:
+        env = deployment.env(sandbox, COMMS_EXECUTOR="celery", COMMS_CELERY_BROKER=broker,
+                             COMMS_CELERY_BACKEND=broker, COMMS_RATE_LIMIT_REDIS=broker)
+        env["PATH"] = f"{BIN}:{env['PATH']}"
+        config = str(REPO / "deploy" / "celery.yaml")
+        logs = [deployment.home / f"host-{host}.log" for host in ("one", "two")]
+        for log in logs:
+            start(services, [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", config,
+                             "-n", f"{log.stem}@%h", "--", "--concurrency=1"],
+                  {**env, "COMMS_RATE_LIMIT_DB": str(tmp_path / f"{log.stem}.sqlite")}, log)
+        wait_for(lambda: all(" ready." in log.read_text() for log in logs)
+                 or any(p.poll() is not None for p in services), 120, "two workers ready")
+        done = materialize(env, "--select", f"{keys('justcall', True)},{keys('justcall', False)}",
+                           "--partition", day(1))
+        assert succeeded(done), done.stdout[-3000:] + done.stderr[-3000:]
+        log = sandbox.requests("justcall")
+    loads = [[step for step in STEP.findall(host.read_text()) if step.startswith("justcall_")] for host in logs]
+    assert sorted(loads) == [["justcall_daily"], ["justcall_snapshot"]]  # one on each "host"
+    assert len(log) >= 12 and [r["status"] for r in log if r["status"] != 200] == []
+    times = sorted(r["time"] for r in log)
+    assert max(sum(1 for t in times if at <= t < at + 5.5) for at in times) <= 3  # the two together, in one budget
+    assert deployment.query("select count(*) from justcall.contacts")[0][0] == 2_000
