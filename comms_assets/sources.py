@@ -32,6 +32,7 @@ from dlt.common.utils import update_dict_nested
 from dlt.extract.source import DltResource, DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth, BearerTokenAuth, HttpBasicAuth, OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.client import raise_for_status
 from dlt.sources.rest_api.config_setup import create_paginator, create_response_hooks
 from requests import Response
@@ -40,11 +41,13 @@ from comms_assets.batches import ColumnTypes, KeyLedger, add_dlt_ids, batches, d
 from comms_assets.catalog import Api, Endpoint
 from comms_assets.catalog.model import thawed
 from comms_assets.catalog.oauth import RenewingClientCredentials
+from comms_assets.errors import SECRETS, Blanked
 from comms_assets.limits import Log, PacedAdapter
 from comms_assets.progress import Progress
 
 Window = tuple[datetime, datetime]
 LOGGER = logging.getLogger(__name__)
+logging.getLogger("dlt").addFilter(Blanked())
 
 
 def base_url(api: Api) -> str:
@@ -124,6 +127,7 @@ def build_source(
     auth = None
     if credentials is not None:
         auth = api.auth(credentials, url)
+        SECRETS.add(*credentials.values(), *_derived(auth))
         if hasattr(auth, "session"):
             auth.session = session  # the token request retries like every other request
     client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
@@ -136,6 +140,20 @@ def build_source(
         return resources
 
     return source()
+
+
+def _derived(auth: Any) -> list[str]:
+    """The values an auth puts on the wire, beyond the credentials themselves: a header's
+    ``key:secret`` (raw or, for Basic, base64: ``Secrets`` adds that form), a token."""
+    if isinstance(auth, APIKeyAuth):
+        return [auth.api_key]
+    if isinstance(auth, HttpBasicAuth):
+        return [f"{auth.username}:{auth.password}"]
+    if isinstance(auth, BearerTokenAuth):
+        return [auth.token]
+    if isinstance(auth, OAuth2ClientCredentials):
+        return [f"{auth.client_id}:{auth.client_secret}", *map(str, auth.access_token_request_data.values())]
+    return []
 
 
 def _yesterday() -> Window:

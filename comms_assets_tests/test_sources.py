@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pyarrow as pa
 import pytest
+import requests
 import responses
 
 from comms_assets.catalog import APIS
+from comms_assets.errors import SECRETS, describe
 from comms_assets.sources import build_source
 from comms_assets_tests.conftest import END, START
 
@@ -190,3 +192,22 @@ def test_a_paginator_pointed_back_at_its_own_page_stops_with_an_error(http: resp
     http.get(url, json={"records": [{"id": "2"}], "navigation": {"nextPage": {"uri": f"{url}?page=2"}}})
     with pytest.raises(Exception, match="ringcentral/call_queues: the same page was asked for twice"):
         rows("ringcentral", "call_queues", {"RINGCENTRAL_ACCESS_TOKEN": "t"})
+
+
+def test_a_token_longer_than_the_cut_is_blanked_whole_in_every_form(http: responses.RequestsMock) -> None:
+    """A 120-character token echoed across the 300-character cut, as base64 and URL-encoded, and a
+    scheme's value the process never saw: none survives ``describe``, not even in part."""
+    token = "tok_" + "A1b2/C3d4+" * 11 + "end="
+    SECRETS.add(token)
+    unseen = "Zm9yZWlnbi10b2tlbi12YWx1ZQ"
+    body = ("x" * 280 + f"echo {token} | b64 {base64.b64encode(token.encode()).decode()} | url {quote(token, safe='')}"
+            f" | Authorization: Bearer {unseen}")
+    http.get(f"{HOST}/echo", status=401, body=body)
+    with pytest.raises(requests.HTTPError) as failed:
+        requests.get(f"{HOST}/echo", timeout=5).raise_for_status()
+    message = describe("sendpulse", failed.value)
+    assert message.startswith("sendpulse: HTTP 401 Unauthorized from GET /echo: " + "x" * 280 + "echo ***")
+    whole = SECRETS.blank(body)
+    assert "b64 *** | url *** | Authorization: Bearer ***" in whole
+    for part in (token[:12], token[-12:], token[40:60], unseen, base64.b64encode(token.encode()).decode()[:16]):
+        assert part not in message and part not in whole

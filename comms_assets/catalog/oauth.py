@@ -15,6 +15,8 @@ from dlt.common.configuration import configspec
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from requests import Response
 
+from comms_assets.errors import SECRETS
+
 RENEWED = "_comms_renewed"  # marks a request already sent again with a new token
 
 
@@ -24,6 +26,7 @@ class RenewingClientCredentials(OAuth2ClientCredentials):
 
     def obtain_token(self) -> None:
         super().obtain_token()
+        SECRETS.add(self.access_token)  # a live credential for its hour: blanked wherever it is echoed
         life = (self.token_expiry - pendulum.now()).total_seconds()
         self.token_expiry = self.token_expiry - timedelta(seconds=min(60.0, life / 3))
 

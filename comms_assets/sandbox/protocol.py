@@ -244,13 +244,13 @@ class TokenStore:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._tokens: dict[str, float] = {}
-        self._issued = 0
+        self.issued: list[str] = []  # every token ever issued, revoked or not: what must never leak
         self._lock = threading.Lock()
 
     def issue(self, ttl: int) -> str:
         with self._lock:
-            self._issued += 1
-            token = f"{self.prefix}-{self._issued}-{secrets.token_hex(8)}"
+            token = f"{self.prefix}-{len(self.issued) + 1}-{secrets.token_hex(8)}"
+            self.issued.append(token)
             self._tokens[token] = time.time() + ttl
         return token
 
