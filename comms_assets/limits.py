@@ -5,9 +5,9 @@ Every request of an API, token requests and dlt's own retries included, goes thr
 requests with ``session.send``, which a wrapper around ``Session.request`` would never see).
 
 Pacing is pyrate-limiter's: a sliding-window log per account and group of the API's budget,
-kept where every process loading that account sees it: in Redis (``COMMS_RATE_LIMIT_REDIS``, the
-production profile's, shared by every host), else in SQLite (``COMMS_RATE_LIMIT_DB``, by default
-one file per machine in the temporary directory). Each window is paced at 95% of its
+kept where every process loading that account sees it and no other user can touch it: in Redis
+(``COMMS_RATE_LIMIT_REDIS``, shared by every host), else in a private SQLite file
+(``rate_store.py``). Each window is paced at 95% of its
 published length, so requests that reach the vendor a little unevenly still fit its windows.
 
 What no library knows is each vendor's way of saying "slow down": budget headers that announce a
@@ -23,25 +23,23 @@ from __future__ import annotations
 import collections
 import email.utils
 import hashlib
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import dlt
-from pyrate_limiter import Limiter, RedisBucket, SQLiteBucket
+from pyrate_limiter import Limiter
 from pyrate_limiter import Rate as PyrateRate
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
+from comms_assets import rate_store
 from comms_assets.catalog import Api
 
 PACE = 0.95  # of each published window's rate
@@ -149,7 +147,7 @@ class PacedAdapter(HTTPAdapter):
             until = self._spent_until.pop(group, 0.0)
         self._wait(until - time.time(), f"the {group} window is spent, as the API's budget headers say")
         if rates := self.settings.limits.get(group):
-            paced = limiter(self.account, group, rates, _store())
+            paced = limiter(self.account, group, rates, rate_store.location(), self.log)
             while wait := _acquire(paced, group):
                 self._wait(wait, f"the {group} budget ({_rates(rates)}) is spent")
 
@@ -229,34 +227,26 @@ def _acquire(paced: Limiter, group: str) -> float:
 
     pyrate-limiter's bucket and its own estimate of the wait, without ``Limiter.try_acquire``'s
     loop: that loop waits as long as the bucket says, unbounded and unsaid, and its non-blocking
-    mode fails on the file lock the SQLite bucket shares between processes.
+    mode fails on the file lock the SQLite bucket shares between processes. A wait longer than
+    the longest window can only come from entries dated in the future: they are dropped.
     """
     item = paced.bucket_factory.wrap_item(group)
     bucket = paced.bucket_factory.get(item)
     if bucket.put(item):
         return 0.0
-    return max(bucket.waiting(item), 1) / 1000
+    wait = bucket.waiting(item)
+    if wait > max(rate.interval for rate in bucket.rates) and rate_store.forget_future(bucket):
+        return 0.0 if bucket.put(paced.bucket_factory.wrap_item(group)) else max(bucket.waiting(item), 1) / 1000
+    return max(wait, 1) / 1000
 
 
 def _rates(rates: tuple[tuple[int, int], ...]) -> str:
     return ", ".join(f"{calls} per {ms / 1000:g} s" for calls, ms in rates)
 
 
-@cache
-def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...], store: str) -> Limiter:
-    """One limiter per account (base URL and digest), group and rates in a process, over a bucket
-    every process shares: in Redis where ``COMMS_RATE_LIMIT_REDIS`` names one (every host of a
-    deployment sees it, on Redis's clock), else in one SQLite file per host."""
+@lru_cache(maxsize=256)
+def limiter(account: str, group: str, rates: tuple[tuple[int, int], ...], store: str, log: Log) -> Limiter:
+    """One limiter per account (base URL and digest), group, rates and load in a process, over a
+    bucket every process loading the account shares (``rate_store``)."""
     digest = hashlib.sha1(f"{account}|{group}|{rates}".encode()).hexdigest()[:16]
-    limits = [PyrateRate(calls, ms) for calls, ms in rates]
-    if store.startswith(("redis://", "rediss://", "unix://")):
-        import redis  # the production profile's dependency (dagster-celery[redis])
-
-        return Limiter(RedisBucket.init(limits, redis.Redis.from_url(store), f"comms_assets:rates:{digest}"))
-    return Limiter(SQLiteBucket.init_from_file(limits, table=f"rates_{digest}", db_path=store, use_file_lock=True))
-
-
-def _store() -> str:
-    """Where the buckets are: a Redis URL, or the SQLite file of this host."""
-    return os.environ.get("COMMS_RATE_LIMIT_REDIS") or str(
-        os.environ.get("COMMS_RATE_LIMIT_DB") or Path(tempfile.gettempdir()) / "comms_assets-rates.sqlite")
+    return Limiter(rate_store.bucket([PyrateRate(calls, ms) for calls, ms in rates], digest, store, log))

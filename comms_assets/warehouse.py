@@ -144,6 +144,11 @@ def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: 
             client.execute_sql("select pg_advisory_unlock(%s)", key)
 
 
+# libpq's TLS settings in dlt's credentials (``postgresql://…?sslmode=verify-full&sslrootcert=…``),
+# passed to dbt as they are, so both connect alike.
+TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+
+
 def dbt_environment() -> dict[str, str]:
     """What the dbt profile (``dbt_project/profiles.yml``) reads: the warehouse dlt loads into."""
     if is_duckdb():
@@ -152,9 +157,13 @@ def dbt_environment() -> dict[str, str]:
     if os.environ["COMMS_DESTINATION"] != "postgres":
         raise ValueError(f"the dbt layer runs on DuckDB or PostgreSQL, not {os.environ['COMMS_DESTINATION']}")
     credentials = resolve_configuration(PostgresCredentials(), sections=("destination", "postgres"))
+    tls = {name: str((credentials.query or {}).get(name) or "") for name in TLS_PARAMETERS}
     return {"COMMS_DBT_TARGET": "postgres", "COMMS_DBT_PG_HOST": credentials.host,
             "COMMS_DBT_PG_PORT": str(credentials.port), "COMMS_DBT_PG_USER": credentials.username,
-            "COMMS_DBT_PG_PASSWORD": str(credentials.password or ""), "COMMS_DBT_PG_DATABASE": credentials.database}
+            "COMMS_DBT_PG_DATABASE": credentials.database,
+            # dbt scrubs the values of DBT_ENV_SECRET_ variables from everything it prints
+            "DBT_ENV_SECRET_COMMS_PG_PASSWORD": str(credentials.password or ""),
+            **{f"COMMS_DBT_PG_{name.upper()}": value for name, value in tls.items()}}
 
 
 def pipeline(name: str, dataset: str) -> dlt.Pipeline:

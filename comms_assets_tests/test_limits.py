@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import os
+import sqlite3
+import stat
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ import duckdb
 import pytest
 import requests
 
+from comms_assets import limits
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 from comms_assets.limits import PacedAdapter
@@ -25,6 +29,7 @@ from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.test_runs import run
 
 MONTH = END - timedelta(days=30)
+NOBODY = 65534  # another user: the tests run as root, so a foreign owner is made with chown
 
 
 def warehouse_at(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **extra: str) -> str:
@@ -279,3 +284,65 @@ def test_two_accounts_of_one_api_each_get_their_full_budget(monkeypatch: pytest.
     assert sorted(r["account"] for r in log) == [0] * 6 + [1] * 6
     times = sorted(r["time"] for r in log)
     assert max(sum(1 for t in times if start <= t < start + 5.5) for start in times) >= 5
+
+
+def paced_store(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store: Path) -> None:
+    warehouse_at(sandbox, monkeypatch, tmp_path, COMMS_RATE_LIMIT_DB=str(store))
+
+
+@pytest.mark.parametrize("planted", ["foreign directory", "foreign file", "symlink"])
+def test_a_rate_limit_store_another_user_could_touch_is_refused_with_one_clear_line(
+        planted: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Another user (``nobody``) owns the store's directory or file, or the file is a symlink
+    another user planted: the load refuses it before sending a request."""
+    folder = tmp_path / "store"
+    folder.mkdir(mode=0o700)
+    store = folder / "rates.sqlite"
+    if planted == "foreign directory":
+        os.chown(folder, NOBODY, NOBODY)
+    elif planted == "foreign file":
+        sqlite3.connect(store).close()
+        os.chown(store, NOBODY, NOBODY)
+    else:
+        (tmp_path / "elsewhere.sqlite").touch()
+        store.symlink_to(tmp_path / "elsewhere.sqlite")
+    with Sandbox(world=World(start=MONTH, end=END), rate_limit_scale=1) as sandbox:
+        paced_store(sandbox, monkeypatch, tmp_path, store)
+        result = run("justcall/users", raise_on_error=False)
+        assert not result.success and sandbox.requests("justcall") == []
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+    assert f"justcall/users: RateStoreUnusable: the rate-limit store {store} is not yours alone" in message
+    assert {"foreign directory": "belongs to user 65534", "foreign file": "belongs to user 65534",
+            "symlink": "is a symbolic link"}[planted] in message
+
+
+def test_a_store_dated_in_the_future_or_corrupted_does_not_hold_a_load(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """Entries ten years ahead (a clock stepped back) fill JustCall's windows: they are dropped,
+    not waited for. A store that is no database any more is recreated, with a warning."""
+    store = tmp_path / "rates.sqlite"
+    with Sandbox(world=World(start=MONTH, end=END), rate_limit_scale=1) as sandbox:
+        paced_store(sandbox, monkeypatch, tmp_path, store)
+        assert run("justcall/users").success
+        ahead = int((time.time() + 10 * 365 * 86_400) * 1000)
+        with sqlite3.connect(store) as con:
+            tables = [t for (t,) in con.execute("select name from sqlite_master where type = 'table'")]
+            for table in tables:
+                con.executemany(f"insert into '{table}' (name, item_timestamp) values ('default', ?)",
+                                [(ahead,)] * 2_000)
+        started = time.monotonic()
+        assert tables and run("justcall/users").success and time.monotonic() - started < 30
+
+        limits.limiter.cache_clear()  # as a new process would: no connection still open on the old file
+        for sibling in tmp_path.glob("rates.sqlite*"):
+            sibling.unlink()
+        store.write_bytes(b"this is no database " * 400)
+        defs = build_definitions()
+        with dg.DagsterInstance.ephemeral() as instance:
+            assert dg.materialize(defs.assets, selection="justcall/users", resources=defs.resources,
+                                  instance=instance).success
+            said = [r.user_message for r in instance.all_logs(instance.get_runs()[0].run_id)]
+    assert any(f"the rate-limit store {store} is unreadable" in line for line in said)
+    with sqlite3.connect(store) as con:
+        assert con.execute("select count(*) from sqlite_master where type = 'table'").fetchone()[0] >= 1
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600

@@ -419,7 +419,7 @@ def test_command_line_prints_the_environment_and_stops_by_itself(tmp_path) -> No
     assert done.returncode == 0
     names = {line.split("=")[0].removeprefix("export ") for line in done.stdout.splitlines()}
     pacing = {f"SOURCES__{api}__{name}" for api in ("JUSTCALL", "RINGCENTRAL", "GONG", "SENDPULSE", "LACRM")
-              for name in ("BASE_URL", "RATE_SCALE", "RATE_TIME_SCALE")}
+              for name in ("BASE_URL", "RATE_SCALE", "RATE_TIME_SCALE", "TIMEZONE")}
     assert names == {*pacing, "JUSTCALL_API_KEY",
                      "JUSTCALL_API_SECRET", "RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT",
                      "GONG_ACCESS_KEY", "GONG_ACCESS_KEY_SECRET", "SENDPULSE_CLIENT_ID", "SENDPULSE_CLIENT_SECRET",
