@@ -45,11 +45,12 @@ test: install servers
 # TEST_POSTGRES_URL and TEST_REDIS_URL point at servers of your own.
 servers:
 	@if [ -n "$$TEST_POSTGRES_URL" ] && [ -n "$$TEST_REDIS_URL" ]; then exit 0; fi; \
-	if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; then exit 0; fi; \
+	if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null \
+	  && command -v openssl >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "make test needs PostgreSQL and Redis: sudo apt-get install postgresql redis-server" \
+	  echo "make test needs PostgreSQL, Redis and openssl: sudo apt-get install postgresql redis-server openssl" \
 	       "(or set TEST_POSTGRES_URL and TEST_REDIS_URL)"; exit 1; fi; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server openssl >/dev/null
 
 dev: install
 	mkdir -p .dagster_home && cp -n dagster.yaml .dagster_home/dagster.yaml

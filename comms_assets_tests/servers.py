@@ -16,6 +16,7 @@ import fcntl
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -28,8 +29,10 @@ from pathlib import Path
 import psycopg2
 
 POSTGRES_URL = "TEST_POSTGRES_URL"
+# A second PostgreSQL that takes TLS connections only (``hostssl``), its certificate signed by a
+# throw-away CA: the URL asks for ``sslmode=verify-full`` with that CA as ``sslrootcert``.
+POSTGRES_TLS_URL = "TEST_POSTGRES_TLS_URL"
 REDIS_URL = "TEST_REDIS_URL"
-PASSWORD = "comms-test"  # a throw-away server's only login, on loopback
 START_TIMEOUT_S = 60
 
 
@@ -70,7 +73,8 @@ class Servers:
             if failed.exists():
                 raise ServerUnavailable(failed.read_text())
             try:
-                url = {POSTGRES_URL: self._postgres, REDIS_URL: self._redis}[variable]()
+                url = {POSTGRES_URL: self._postgres, POSTGRES_TLS_URL: self._postgres_tls,
+                       REDIS_URL: self._redis}[variable]()
             except (ServerUnavailable, subprocess.CalledProcessError, OSError) as exc:
                 failed.write_text(f"{variable} is not set and no server could be started: {exc}")
                 raise ServerUnavailable(failed.read_text()) from None
@@ -78,9 +82,10 @@ class Servers:
             return url
 
     def stop(self) -> None:
-        if (self.root / "postgres" / "PG_VERSION").exists():
-            subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(self.root / "postgres"), "-m", "fast",
-                                              "-w", "stop"]), check=False, capture_output=True, timeout=60)
+        for data in (self.root / "postgres", self.root / "postgres-tls" / "data"):
+            if (data / "PG_VERSION").exists():
+                subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w",
+                                                  "stop"]), check=False, capture_output=True, timeout=60)
         if (pid := self.root / "redis.pid").exists():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid.read_text()), signal.SIGTERM)
@@ -88,22 +93,46 @@ class Servers:
 
     def _postgres(self) -> str:
         data = self.root / "postgres"
+        port, password = self._start_postgres(data)
+        return f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+
+    def _postgres_tls(self) -> str:
+        """TLS only: ``hostssl`` the one rule for TCP, a server certificate for 127.0.0.1."""
+        root = self.root / "postgres-tls"
+        root.mkdir()
+        certificates(root, "ca", "server")
+        port, password = self._start_postgres(
+            root / "data", hba="local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            options=f"-c ssl=on -c ssl_cert_file={root / 'server.crt'} -c ssl_key_file={root / 'server.key'}",
+            owned=(root / "server.crt", root / "server.key"))
+        return (f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+                f"?sslmode=verify-full&sslrootcert={root / 'ca.crt'}")
+
+    def _start_postgres(self, data: Path, hba: str | None = None, options: str = "",
+                        owned: tuple[Path, ...] = ()) -> tuple[int, str]:
+        """A throw-away cluster at ``data`` on a free loopback port, its one login's password random."""
         data.mkdir()
-        (self.root / "pw").write_text(PASSWORD)
+        password = secrets.token_urlsafe(18)
+        secret = data.parent / f"{data.name}.pw"
+        secret.write_text(password)
+        secret.chmod(0o600)
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
-            for path in (self.root, data, self.root / "pw"):
+            for path in (self.root, data.parent, data, secret, *owned):
                 os.chown(path, user.pw_uid, user.pw_gid)
         port = free_port()
         subprocess.run(self._as_postgres([_postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
                                           "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256",
-                                          f"--pwfile={self.root / 'pw'}"]), check=True, capture_output=True)
+                                          f"--pwfile={secret}"]), check=True, capture_output=True)
+        secret.unlink()
+        if hba is not None:
+            (data / "pg_hba.conf").write_text(hba)
         options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+                   f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 {options}")
         subprocess.run(self._as_postgres([_postgres_bin("pg_ctl"), "-D", str(data), "-o", options, "-l",
                                           str(data / "server.log"), "-w", "-t", str(START_TIMEOUT_S), "start"]),
                        check=True, capture_output=True)
-        return f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
+        return port, password
 
     def _redis(self) -> str:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -128,6 +157,23 @@ class Servers:
         return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+def certificates(folder: Path, authority: str, server: str | None = None) -> None:
+    """A self-signed CA (``<authority>.crt``) and, if named, a server certificate it signs for
+    127.0.0.1 and localhost (``<server>.crt``/``.key``, the key private), made with openssl."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={authority}",
+            "-keyout", f"{authority}.key", "-out", f"{authority}.crt")
+    if server:
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", f"{server}.key",
+                "-out", f"{server}.csr")
+        (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        openssl("x509", "-req", "-in", f"{server}.csr", "-CA", f"{authority}.crt", "-CAkey", f"{authority}.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", f"{server}.crt")
+        (folder / f"{server}.key").chmod(0o600)
+
+
 def new_database(server: str, prefix: str = "comms") -> str:
     """A new, empty database on the PostgreSQL server at ``server``: its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
@@ -136,7 +182,8 @@ def new_database(server: str, prefix: str = "comms") -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"create database {name}")
     connection.close()
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    base, _, query = server.partition("?")  # a TLS server's URL keeps its sslmode and sslrootcert
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
 
 
 def required(variable: str) -> str:

@@ -21,7 +21,7 @@ from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
 from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
-from comms_assets_tests.servers import POSTGRES_URL, new_database, required
+from comms_assets_tests.servers import POSTGRES_TLS_URL, POSTGRES_URL, certificates, new_database, required
 
 pytestmark = [pytest.mark.slow]
 
@@ -331,3 +331,35 @@ def test_the_layer_builds_on_postgresql_with_the_same_results(tmp_path: Path) ->
     built = collections.Counter(schema for (schema,) in query(
         "select table_schema from information_schema.tables where table_schema like 'comms%'"))
     assert built == {"comms": len(MARTS), "comms_staging": 12}  # the marts, the staging views
+
+
+@pytest.mark.postgres
+def test_dbt_connects_as_dlt_does_over_verify_full_tls_and_refuses_an_impostor(tmp_path: Path) -> None:
+    """A server that takes TLS only (``hostssl``), dlt's credentials saying ``sslmode=verify-full``
+    with the CA that signed it: dbt builds the layer over the same connection settings. Told to
+    trust another CA (as an impostor's certificate would be), dbt refuses to connect."""
+    warehouse = new_database(required(POSTGRES_TLS_URL))
+    assert "sslmode=verify-full" in warehouse
+
+    def query(sql: str) -> list[tuple]:
+        with psycopg2.connect(warehouse) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    certificates(tmp_path, "impostor")
+    trusted = warehouse.rsplit("sslrootcert=", 1)[1]
+    with Sandbox(world=world(), rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        point_at(patch, sandbox, {**FAST_RETRIES, "COMMS_DESTINATION": "postgres",
+                                  "DESTINATION__POSTGRES__CREDENTIALS": warehouse, "DLT_DATA_DIR": str(tmp_path)})
+        with dg.instance_for_test() as instance:
+            defs = build_definitions()
+            layer = load_and_build(defs, instance, query)
+            assert all(result.success for result in layer.results)
+            assert_marts_as_expected(query)
+            patch.setenv("DESTINATION__POSTGRES__CREDENTIALS", warehouse.replace(trusted, str(tmp_path / "impostor.crt")))
+            refused = dg.materialize(defs.assets, selection=list(comms(defs, partitioned=False)),
+                                     resources=defs.resources, instance=instance, raise_on_error=False)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure).step_failure_data.error
+    text = str(failure.message) + "".join(failure.stack) + str(failure.cause and failure.cause.message)
+    assert "certificate verify failed" in text
