@@ -284,3 +284,51 @@ def test_two_celery_workers_as_two_hosts_share_one_accounts_budget_through_redis
     times = sorted(r["time"] for r in log)
     assert max(sum(1 for t in times if at <= t < at + 5.5) for at in times) <= 3  # the two together, in one budget
     assert deployment.query("select count(*) from justcall.contacts")[0][0] == 2_000
+
+
+LAUNCH = """mutation {{ launchRun(executionParams: {{ mode: "default",
+  selector: {{ repositoryLocationName: "comms_assets", repositoryName: "__repository__", jobName: "__ASSET_JOB",
+               assetSelection: [{{ path: ["{api}", "{endpoint}"] }}] }} }}) {{
+  __typename ... on LaunchRunSuccess {{ run {{ runId }} }} ... on PythonError {{ message }} }} }}"""
+
+
+@pytest.mark.timeout(600)
+def test_ui_launches_of_one_api_take_turns_and_of_two_apis_run_at_once(
+        deployment: Deployment, services: list[subprocess.Popen]) -> None:
+    """Three launches through the webserver, as the UI's Materialize button sends them (no
+    ``comms/api`` tag), with the daemon dequeuing: two of JustCall and one of Gong, each answered
+    20 s late by the sandbox. JustCall's two loads take turns on the API's warehouse lock; Gong's
+    runs beside them."""
+    with Sandbox(world=world(days=1), rate_limit_scale=0) as sandbox:
+        for api, endpoint in (("justcall", "/v2.1/users"), ("justcall", "/v2.1/contacts"), ("gong", "/v2/users")):
+            sandbox.inject(api=api, endpoint=endpoint, kind="slow", delay=20, count=1)
+        env = deployment.env(sandbox)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        start(services, [str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, deployment.home / "daemon.log")
+        start(services, [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], env,
+              deployment.home / "webserver.log")
+        wait_for(lambda: _serving(url), 180, "the webserver serving")
+        launched = [graphql(url, LAUNCH.format(api=api, endpoint=endpoint))["launchRun"]
+                    for api, endpoint in (("justcall", "users"), ("justcall", "contacts"), ("gong", "users"))]
+        assert [r["__typename"] for r in launched] == ["LaunchRunSuccess"] * 3, launched
+        ids = {r["run"]["runId"] for r in launched}
+
+        def finished() -> list[dict] | None:
+            runs = [r for r in graphql(url, RUNS)["runsOrError"]["results"] if r["runId"] in ids]
+            return runs if all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
+
+        runs = wait_for(finished, 420, "three runs finished")
+        assert [r["status"] for r in runs] == ["SUCCESS"] * 3, (deployment.home / "daemon.log").read_text()[-3000:]
+        asked = {(r["api"], r["path"]): r["time"] for r in sandbox.requests() if r["path"] in
+                 ("/v2.1/users", "/v2.1/contacts", "/v2/users")}
+    justcall = sorted(t for (api, _), t in asked.items() if api == "justcall")
+    assert len(justcall) == 2 and justcall[1] - justcall[0] >= 20  # the second waited for the first's load
+    assert min(abs(asked[("gong", "/v2/users")] - t) for t in justcall) < 20  # Gong's ran beside one of them
+
+
+def _serving(url: str) -> bool:
+    try:
+        return "repositoriesOrError" in str(graphql(url, "{ repositoriesOrError { __typename } }"))
+    except (requests.ConnectionError, ValueError, KeyError):
+        return False
