@@ -86,6 +86,14 @@ def duckdb_lock() -> Path:
     return duckdb_path().with_suffix(".lock")
 
 
+def _owner_only(database: Path) -> None:
+    """The warehouse and its write-ahead log readable by their owner alone (DuckDB creates them
+    as the umask says, usually world-readable)."""
+    for path in (database, database.with_name(database.name + ".wal")):
+        if path.exists():
+            path.chmod(0o600)
+
+
 def reserved_schemas() -> list[str]:
     return [*DBT_SCHEMAS, *(name for api in APIS for name in (api, f"{api}_staging"))]
 
@@ -119,7 +127,7 @@ def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: 
     one API at once would not be faster anyway. Other warehouses get no lock.
     """
     if is_duckdb():
-        with open(duckdb_lock(), "w") as handle:
+        with os.fdopen(os.open(duckdb_lock(), os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -128,6 +136,7 @@ def exclusive(dlt_pipeline: dlt.Pipeline, waiting: Callable[[], None] = lambda: 
             try:
                 yield
             finally:
+                _owner_only(duckdb_path())
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     if dlt_pipeline.destination.destination_name != "postgres":

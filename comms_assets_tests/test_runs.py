@@ -34,6 +34,7 @@ def test_one_asset_requests_only_its_endpoint(sandbox: Sandbox, sandbox_env: dic
     assert result.success
     assert {r["path"] for r in sandbox.requests()} == {"/v2.1/users"}
     assert rows(sandbox_env, "select count(*) from justcall.users") == sandbox.world.count("justcall/users")
+    assert Path(sandbox_env["DESTINATION__DUCKDB__CREDENTIALS"]).stat().st_mode & 0o077 == 0  # the owner's alone
     [materialization] = result.asset_materializations_for_node("justcall_snapshot")
     metadata = materialization.metadata
     assert metadata["rows_loaded"].value == 25 and metadata["dagster/row_count"].value == 25
