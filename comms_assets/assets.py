@@ -159,7 +159,8 @@ def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pip
         return
     keys = context.partition_keys
     days = context.assets_def.partitions_def
-    plan = CommitPlan(commit_every_s(), Settings.of(api).seconds_per_request())
+    every = commit_every_s()
+    plan = CommitPlan(every, Settings.of(api).seconds_per_request(), days=api.settling_days if every else 1)
     committed: list[str] = []
     started = time.monotonic()
     while len(committed) < len(keys):
@@ -194,7 +195,8 @@ class CommitPlan:
 
     A window is both one request window (the API's filter, split only where the API caps a
     window) and one commit: RingCentral and Gong return a window in no order of time, so a day is
-    whole only once its window is. The first window is one day; each next one holds the days that
+    whole only once its window is. The first window is as long as the API's settling window (a
+scheduled run's whole range: the days it re-reads, in one request window); each next one holds the days that
     take about ``every_s`` at the pace measured so far, so windows grow while pages are sparse
     (the fewest requests) and shrink when the API slows. A day's requests are counted at the API's
     sustained pace at least (``pace_s`` per request): a budget's first requests go in a burst,

@@ -2,7 +2,8 @@
 
 Per API:
 * ``<api>_daily_job`` (the date-cursor assets) and ``<api>_daily_schedule``: at 02:00 UTC it loads
-  the previous day, two hours after the day closes so that late-arriving records are in;
+  the previous day and the days before it still settling (the catalog's ``settling_days``), so
+  records that arrive or change late land;
 * ``<api>_catch_up`` sensor: requests past days (within a lookback) that have never been loaded,
   a few per tick, e.g. after downtime;
 * ``<api>_automation`` sensor: evaluates the snapshot assets' automation condition (``on_cron`` at
@@ -46,6 +47,32 @@ def snapshot_keys(api: Api) -> list[dg.AssetKey]:
 def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
     return dg.define_asset_job(f"{api.name}_daily_job", selection=dg.AssetSelection.assets(*daily_keys(api)),
                                tags=api_tags(api))
+
+
+def settling_days(api: Api, now: datetime) -> tuple[str, str]:
+    """The closed days still settling at ``now``: yesterday and the ``settling_days - 1`` before it
+    (``SOURCES__<API>__SETTLING_DAYS`` overrides the catalog), never before the first partition."""
+    days = int(os.environ.get(f"SOURCES__{api.name.upper()}__SETTLING_DAYS") or api.settling_days)
+    last = now.astimezone(UTC).date() - timedelta(days=1)
+    first = max(last - timedelta(days=max(days, 1) - 1), datetime.fromisoformat(api.partition_start).date())
+    return f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}"
+
+
+def daily_schedule(api: Api, job) -> dg.ScheduleDefinition:
+    """At 02:00 UTC, one run over the days still settling: yesterday, and the days before it
+    whose records may still arrive or change (the catalog's ``settling_days``). Asked for in one
+    window and merged on the key, so late records land and changed ones are updated; each day
+    gets a new materialization with its rows."""
+
+    @dg.schedule(name=f"{api.name}_daily_schedule", cron_schedule=f"0 {SCHEDULE_HOUR} * * *", job=job,
+                 execution_timezone="UTC", description=f"Yesterday and the {api.settling_days - 1} day(s) before: "
+                 f"{api.title}'s {api.settling_why}.")
+    def schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        first, last = settling_days(api, context.scheduled_execution_time or datetime.now(UTC))
+        return dg.RunRequest(run_key=f"{api.name}:{last}", tags={
+            **api_tags(api), "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+
+    return schedule
 
 
 def api_tags(api: Api) -> dict[str, str]:
@@ -124,8 +151,7 @@ def automation() -> tuple[list, list, list]:
         if daily_keys(api):
             job = daily_job(api)
             jobs.append(job)
-            schedules.append(dg.build_schedule_from_partitioned_job(
-                job, name=f"{api.name}_daily_schedule", hour_of_day=SCHEDULE_HOUR, minute_of_hour=0))
+            schedules.append(daily_schedule(api, job))
             sensors.append(catch_up_sensor(api, job.name))
         if snapshot_keys(api):
             sensors.append(dg.AutomationConditionSensorDefinition(

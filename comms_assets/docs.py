@@ -1,5 +1,5 @@
 """The generated parts of ``docs/``: the endpoint and column tables (from the catalog) in
-``endpoints.md``, the dbt models and their lineage (from the dbt manifest and the asset graph) in
+``endpoints.md``, the settling windows in ``accounts.md``, the dbt models and their lineage (from the dbt manifest and the asset graph) in
 ``dbt-layer.md``: ``python -m comms_assets.docs``.
 
 Run with ``--check`` to fail when a page is out of date (the tests do).
@@ -70,8 +70,17 @@ def lineage() -> str:
     return "\n".join([*lines, "```"])
 
 
+def settling_table() -> str:
+    lines = ["| API | days re-read by each daily run | why |", "|---|---|---|"]
+    for api in APIS.values():
+        if any(e.partitioned for e in api.endpoints):
+            lines.append(f"| {api.title} | {api.settling_days} | {api.settling_why} |")
+    return "\n".join(lines)
+
+
 # Each page's generated blocks, between ``<!-- name:start -->`` and ``<!-- name:end -->``.
 PAGES = {"endpoints.md": {"endpoints": endpoint_table, "columns": column_table},
+         "accounts.md": {"settling": settling_table},
          "dbt-layer.md": {"models": model_table, "lineage": lineage}}
 
 

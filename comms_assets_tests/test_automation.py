@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -29,13 +29,15 @@ def at(text: str) -> datetime:
 
 
 @pytest.mark.parametrize("api", DAILY_APIS)
-def test_daily_schedule_loads_yesterday_two_hours_after_midnight(defs: dg.Definitions, api: str) -> None:
+def test_daily_schedule_loads_yesterday_and_the_days_still_settling_at_two(defs: dg.Definitions, api: str) -> None:
     schedule = defs.get_repository_def().get_schedule_def(f"{api}_daily_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at("2026-11-05T02:00:00"))
         [request] = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2026-11-04"
+    first = f"{date(2026, 11, 5) - timedelta(days=APIS[api].settling_days):%Y-%m-%d}"
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) \
+        == (first, "2026-11-04") and request.tags["comms/api"] == api
     assert schedule.job_name == f"{api}_daily_job"
     job = defs.get_repository_def().get_job(f"{api}_daily_job")
     assert {k.path[0] for k in job.asset_layer.executable_asset_keys} == {api}

@@ -64,8 +64,8 @@ def test_a_load_of_many_pages_logs_its_progress_with_the_share_of_the_window_and
     calls = [line for line in progress(justcall) if line["name"] == "justcall/calls"]
     assert len(calls) >= 18 and {line["share"] for line in calls} == {None}
     days = [text for text in logged(justcall) if "days committed" in text]
-    first, rest = (f"{END - timedelta(days=n):%Y-%m-%d}" for n in (3, 2))
-    assert [text.split(" in ")[0] for text in days] == [f"justcall: 1 of 3 days committed ({first}..{first}",
+    first, second, rest = (f"{END - timedelta(days=n):%Y-%m-%d}" for n in (3, 2, 1))
+    assert [text.split(" in ")[0] for text in days] == [f"justcall: 2 of 3 days committed ({first}..{second}",
                                                         f"justcall: 3 of 3 days committed ({rest}..{day}"]
     assert all(text.endswith(" left") for text in days)
 

@@ -88,8 +88,8 @@ def test_range_run_reports_each_day_with_its_own_rows(sandbox: Sandbox, sandbox_
 
 
 def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    """200 days: a first day, then 32 (the growth bound), then the remaining 167 as one commit
-    asked for in Gong's longest window (90 days) and the rest."""
+    """200 days: Gong's three settling days first, then 96 (the growth bound, 32 times) and the
+    remaining 101 as commits, each asked for in Gong's longest window (90 days) and the rest."""
     end = datetime(2026, 11, 1, tzinfo=UTC)
     world = World(seed=3, start=end - timedelta(days=200), end=end, counts={"gong/calls": 300})
     with Sandbox(world=world, rate_limit_scale=0) as sandbox:
@@ -97,10 +97,11 @@ def test_gong_windows_split_at_90_days(monkeypatch: pytest.MonkeyPatch, tmp_path
         result = materialize(["gong/calls"], "2026-04-15", "2026-10-31")
         assert result.success
         windows = sorted({(r["query"]["fromDateTime"], r["query"]["toDateTime"]) for r in sandbox.requests("gong")})
-        assert windows == [("2026-04-15T00:00:00+00:00", "2026-04-16T00:00:00+00:00"),
-                           ("2026-04-16T00:00:00+00:00", "2026-05-18T00:00:00+00:00"),
-                           ("2026-05-18T00:00:00+00:00", "2026-08-16T00:00:00+00:00"),
-                           ("2026-08-16T00:00:00+00:00", "2026-11-01T00:00:00+00:00")]
+        assert windows == [("2026-04-15T00:00:00+00:00", "2026-04-18T00:00:00+00:00"),
+                           ("2026-04-18T00:00:00+00:00", "2026-07-17T00:00:00+00:00"),
+                           ("2026-07-17T00:00:00+00:00", "2026-07-23T00:00:00+00:00"),
+                           ("2026-07-23T00:00:00+00:00", "2026-10-21T00:00:00+00:00"),
+                           ("2026-10-21T00:00:00+00:00", "2026-11-01T00:00:00+00:00")]
         with duckdb.connect(str(tmp_path / "g.duckdb"), read_only=True) as con:
             assert con.execute("select count(*) from gong.calls").fetchone()[0] == 300
 

@@ -54,6 +54,8 @@ API = Api(
     paginator=GET_CURSOR,
     # 3 calls a second and 10,000 a day per company; a 429 says when in Retry-After.
     budget=Budget(plans={"published": {"default": (Rate(3, 1), Rate(10_000, 86_400))}}, plan="published"),
+    settling_days=3, settling_why=("a call is visible only once processed, up to a day after it starts; "
+                                   "scorecards are answered days later"),
     # Gong answers an empty result with 404 and this text instead of an empty page.
     response_actions=({"status_code": 404, "content": "found corresponding to the provided filters", "action": "ignore"},),
     endpoints=(

@@ -81,6 +81,7 @@ API = Api(
     auth=_auth,
     paginator=NextLinkPaginator,
     budget=BUDGET,
+    settling_days=2, settling_why="recordings, dispositions, notes and AI data are added to a call after it ends",
     headers={"Accept": "application/json"},
     endpoints=(
         Endpoint("users", "v2.1/users", "Agents and admins of the JustCall account.",

@@ -81,6 +81,7 @@ API = Api(
     paginator=PAGED,
     # Unpublished: the community client's 120 a minute is assumed; a 429 carries no hint.
     budget=Budget(plans={"assumed": {"default": (Rate(120, 60),)}}, plan="assumed"),
+    settling_days=2, settling_why="tasks and events are edited and completed after their day",
     endpoints=(
         endpoint("users", "GetUsers", "Users of the CRM account.", "UserId", json=call("GetUsers"), paginator=SINGLE,
                  columns={"UserId": ("text", "LACRM's id of the user.")}),

@@ -222,6 +222,10 @@ class Api:
     # Zoneless timestamps (``YYYY-MM-DD HH:MM:SS``) are on the account's clock, converted to UTC
     # from ``SOURCES__<API>__TIMEZONE`` (``timezone``, when it is not set); ``None``: they are UTC.
     timezone: str | None = None
+    # Days a daily partition keeps changing after it closes (records that arrive, or change, late),
+    # and why: every scheduled daily run loads them again, merging on the key.
+    settling_days: int = 1
+    settling_why: str = "records do not change after their day"
     # The credentials that tell one account from another (its limits are per account); by
     # default the first of each set: a key or client id, not the secret that goes with it.
     identity: tuple[str, ...] = ()

@@ -71,6 +71,7 @@ API = Api(
     auth=_auth,
     paginator={"type": "json_link", "next_url_path": "navigation.nextPage.uri"},
     budget=BUDGET,
+    settling_days=2, settling_why="call records are completed and updated after the call ends",
     ids_in_paths=("account", "extension"),
     identity=("RINGCENTRAL_CLIENT_ID", "RINGCENTRAL_JWT", "RINGCENTRAL_ACCESS_TOKEN"),  # limits are per app and user  # links carry /account/401501489004/extension/…, not ~
     endpoints=(

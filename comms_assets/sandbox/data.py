@@ -116,6 +116,9 @@ class World:
     start: datetime = field(default_factory=lambda: today() - timedelta(days=30))
     end: datetime = field(default_factory=today)
     counts: dict[str, int] = field(default_factory=dict)
+    # The sandbox's present: what is not yet visible or not yet changed at this moment (a Gong call
+    # still processing, a disposition set later) is served as it then was; None: all has settled.
+    now: datetime | None = None
     _instants: dict[tuple[str, int], datetime] = field(default_factory=dict, repr=False)
 
     def count(self, collection: str) -> int:
@@ -147,6 +150,10 @@ class World:
         lo = 0 if since is None else bisect.bisect_left(ids, since, key=at)
         hi = n if until is None else bisect.bisect_left(ids, until, key=at)
         return range(lo, max(lo, hi))
+
+    def visible(self, at: datetime) -> bool:
+        """Whether what happens at ``at`` has happened by the sandbox's present."""
+        return self.now is None or at <= self.now
 
     def pick(self, collection: str, rng: Rand) -> int:
         """Index of a random existing record of another collection (keeps references valid)."""

@@ -96,9 +96,16 @@ class Gong(Api):
             raise ApiError(400, f"The range between {since_key} and {until_key} must not exceed 90 days")
         return since, until
 
-    def _call_ids(self, query: dict) -> range:
-        """``fromDateTime`` inclusive, ``toDateTime`` exclusive."""
-        return self.world.between("gong/calls", *self._window(query, "fromDateTime", "toDateTime"))
+    def _call_ids(self, query: dict) -> range | list[int]:
+        """``fromDateTime`` inclusive, ``toDateTime`` exclusive: the calls processed by now."""
+        ids = self.world.between("gong/calls", *self._window(query, "fromDateTime", "toDateTime"))
+        return ids if self.world.now is None else [i for i in ids if self.world.visible(self.processed(i))]
+
+    def processed(self, i: int) -> datetime:
+        """When call ``i`` becomes visible: half an hour after it starts, or for one in ten (a long
+        recording, a busy day) 20 hours after."""
+        late = self.world.rng("gong/calls/processing", i).random() < 0.1
+        return self.world.instant("gong/calls", i) + timedelta(hours=20 if late else 0.5)
 
     def _answered_ids(self, query: dict) -> range:
         """``callFromDate`` inclusive, ``callToDate`` exclusive: dates on the company's clock."""

@@ -24,6 +24,7 @@ from comms_assets.sandbox.protocol import (
 MAX_PER_PAGE = 100
 MAX_CONTACTS_PER_PAGE = 500  # v2.1 contacts take more (JustCall's own schema for the endpoint)
 ACCOUNT_FMT = "%Y-%m-%d %H:%M:%S"
+DISPOSITION_DELAY = timedelta(hours=20)
 
 
 class JustCall(Api):
@@ -86,7 +87,9 @@ class JustCall(Api):
                 self.world.count(collection))
             if request.query.get("order", "desc").lower() == "desc":
                 ids = ids[::-1]
-            data = [self.rendered(collection, i, build) for i in page_slice(request, ids, page * size, size)]
+            # Records change while the sandbox's present moves on: served as built, not as kept.
+            render = (lambda i: self.rendered(collection, i, build)) if self.world.now is None else build
+            data = [render(i) for i in page_slice(request, ids, page * size, size)]
             more = (page + 1) * size < len(ids)
             return Reply(200, {"status": "success", "count": len(data), "data": data,
                                "next_page_link": link(request, page=page + 1, per_page=size) if more else ""})
@@ -190,7 +193,10 @@ class JustCall(Api):
                 "call_duration": {"total_duration": ring + talk, "ring_time": ring, "hold_time": 0,
                                   "wrap_up_time": r.randrange(0, 60), "conversation_time": talk},
                 "call_info": {"direction": r.choice(["Incoming", "Outgoing"]), "type": kind,
-                              "status": "completed", "disposition": r.choice(["", "Interested", "Follow up"]),
+                              "status": "completed",
+                              # set by the agent at wrap-up, up to a day later: blank until then
+                              "disposition": _until(r.choice(["", "Interested", "Follow up"]),
+                                                    w.visible(at + DISPOSITION_DELAY)),
                               "notes": "", "recording": f"https://recordings.justcall.example/{i}.mp3"
                               if talk else ""},
                 "cost_incurred": round(r.uniform(0, 1.5), 2)}
@@ -210,6 +216,11 @@ class JustCall(Api):
                 "sms_info": {"body": r.choice(["Thanks!", "Call me back?", "Your order shipped."]),
                              "is_mms": False, "mms": []},
                 "medium": "SMS", "is_deleted": False}
+
+
+def _until(value: str, settled: bool) -> str:
+    """``value`` once it is set, blank before (drawn either way, so the record's other draws stay)."""
+    return value if settled else ""
 
 
 def _stamps(at: datetime) -> tuple[str, str]:
