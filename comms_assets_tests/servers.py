@@ -139,7 +139,11 @@ class Servers:
         if not Path(binary).exists():
             raise ServerUnavailable(f"redis-server was not found: `apt-get install redis-server` or set {REDIS_URL}")
         port = free_port()
-        process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+        password = secrets.token_urlsafe(18)
+        config = self.root / "redis.conf"  # the password in a private file, not on the command line
+        config.write_text(f"requirepass {password}\n")
+        config.chmod(0o600)
+        process = subprocess.Popen([binary, str(config), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                     "--appendonly", "no", "--dir", str(self.root)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         (self.root / "redis.pid").write_text(str(process.pid))  # outlives this worker: the session stops it
@@ -147,7 +151,7 @@ class Servers:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return f"redis://127.0.0.1:{port}/0"
+                return f"redis://:{password}@127.0.0.1:{port}/0"
             except OSError:
                 time.sleep(0.1)
         raise ServerUnavailable(f"redis-server did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s")
