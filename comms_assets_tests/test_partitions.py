@@ -57,8 +57,9 @@ def test_range_equals_union_of_days_in_any_order_and_reruns_change_nothing(
     assert result.success
     windows = {(r["query"]["from_datetime"], r["query"]["to_datetime"])
                for r in sandbox.requests("justcall") if r["path"] == "/v2.1/calls"}
-    # A first day, then the rest in one window: a window is asked for and committed whole.
-    assert windows == {(f"{days[0]} 00:00:00", f"{days[0]} 23:59:59"), (f"{days[1]} 00:00:00", f"{days[2]} 23:59:59")}
+    # JustCall's two settling days first, then the rest in one window: a window is asked for and
+    # committed whole.
+    assert windows == {(f"{days[0]} 00:00:00", f"{days[1]} 23:59:59"), (f"{days[2]} 00:00:00", f"{days[2]} 23:59:59")}
     expected = snapshot(ranged)
     assert all(expected.values())
 
