@@ -180,6 +180,15 @@ def services() -> Iterator[list[subprocess.Popen]]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def serve(deployment: Deployment, services: list[subprocess.Popen], env: dict[str, str]) -> str:
+    """README's ``dagster-daemon run`` and ``dagster-webserver`` on the deployment: the webserver's URL."""
+    port = free_port()
+    start(services, [str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, deployment.home / "daemon.log")
+    start(services, [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], env,
+          deployment.home / "webserver.log")
+    return f"http://127.0.0.1:{port}"
+
+
 def start(services: list[subprocess.Popen], command: list[str], env: dict[str, str], log: Path) -> None:
     services.append(subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                                      start_new_session=True))
@@ -195,11 +204,7 @@ def test_the_daemon_ticks_a_sensor_whose_runs_queue_one_per_api_and_load_exactly
     days = [day(offset, now) for offset in range(1, 6)]
     with Sandbox(world=world(days=8, end=now), rate_limit_scale=0) as sandbox:
         env = deployment.env(sandbox)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        start(services, [str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, deployment.home / "daemon.log")
-        start(services, [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], env,
-              deployment.home / "webserver.log")
+        url = serve(deployment, services, env)
         switched = subprocess.run([*CLI, "sensor", "start", "justcall_catch_up", *WORKSPACE], env=env,
                                   capture_output=True, text=True, check=False, timeout=300)
         assert switched.returncode == 0, switched.stdout + switched.stderr
@@ -303,11 +308,7 @@ def test_ui_launches_of_one_api_take_turns_and_of_two_apis_run_at_once(
         for api, endpoint in (("justcall", "/v2.1/users"), ("justcall", "/v2.1/contacts"), ("gong", "/v2/users")):
             sandbox.inject(api=api, endpoint=endpoint, kind="slow", delay=20, count=1)
         env = deployment.env(sandbox)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        start(services, [str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, deployment.home / "daemon.log")
-        start(services, [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)], env,
-              deployment.home / "webserver.log")
+        url = serve(deployment, services, env)
         wait_for(lambda: _serving(url), 180, "the webserver serving")
         launched = [graphql(url, LAUNCH.format(api=api, endpoint=endpoint))["launchRun"]
                     for api, endpoint in (("justcall", "users"), ("justcall", "contacts"), ("gong", "users"))]
