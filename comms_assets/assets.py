@@ -137,7 +137,8 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
                         loaded[event.asset_key][day] = getattr(rows, "value", rows)  # a value, or the number
                     yield event
             yield from evaluate(api, dlt_pipeline, {c for c in checks if c.name not in (VOLUME, DRIFT)})
-        yield from drifts(context.instance, context.run_id, checks, schemas)
+        declared = {dg.AssetKey([api.name, e.name]): {column(path) for path in e.described} for e in endpoints}
+        yield from drifts(context.instance, context.run.run_id, checks, schemas, declared)
         yield from volumes(context.instance, checks, loaded)
 
     return load
@@ -253,9 +254,11 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
         # materialization; the other days carry their own figures: a year's range reports 3,285
         # days, and Dagster serializes and stores every event.
         days = context.assets_def.partitions_def
+        windows = {key: days.time_window_for_partition_key(key) for key in keys}
+        synced = day_rows(dlt_pipeline, api.endpoint(table), windows) if table in stats.synced else {}
         for key in keys:
-            day = days.time_window_for_partition_key(key)
-            rows = stats.rows_by_day[(table, key)]
+            day = windows[key]
+            rows = synced[key] if synced else stats.rows_by_day[(table, key)]
             of_commit = metadata if key == keys[-1] else {k: v for k, v in metadata.items() if k in OF_EVERY_DAY}
             of_day = {**of_commit, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table, 0),
                       "comms/window": _window_text(day.start, day.end), "comms/committed_with": f"{keys[0]}..{keys[-1]}"}
@@ -275,6 +278,17 @@ def table_rows(dlt_pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
             except DatabaseUndefinedRelation:  # created by the first load that has rows
                 pass
     return counts
+
+
+def day_rows(dlt_pipeline: dlt.Pipeline, endpoint: Endpoint, windows: dict[str, dg.TimeWindow]) -> dict[str, int]:
+    """Rows of each day in the table now, by the endpoint's cursor: what a change feed leaves
+    there (it returns what changed, not the day)."""
+    assert endpoint.window and endpoint.window.cursor
+    with dlt_pipeline.sql_client() as client:
+        table = client.make_qualified_table_name(endpoint.name)
+        cursor = client.escape_column_name(column(endpoint.window.cursor.replace(".", "__")))
+        return {key: client.execute_sql(f"select count(*) from {table} where {cursor} >= %s and {cursor} < %s",
+                                         day.start, day.end)[0][0] for key, day in windows.items()}
 
 
 def _window_text(start: datetime, end: datetime) -> str:

@@ -50,8 +50,11 @@ def drift_specs(api: Api, endpoints: list[Endpoint]) -> list[dg.AssetCheckSpec]:
 
 
 def drifts(instance: dg.DagsterInstance, run_id: str, checks: set[dg.AssetCheckKey],
-           schemas: Mapping[dg.AssetKey, dg.TableSchema]) -> Iterator[dg.AssetCheckResult]:
-    """The selected drift checks: this run's column schema against the latest earlier run's."""
+           schemas: Mapping[dg.AssetKey, dg.TableSchema],
+           declared: Mapping[dg.AssetKey, set[str]]) -> Iterator[dg.AssetCheckResult]:
+    """The selected drift checks: this run's column schema against the latest earlier run's. A
+    column the catalog declares may arrive late (RingCentral's ``deleted``, with the first
+    deleted call) without being drift."""
     for check in sorted((c for c in checks if c.name == DRIFT), key=lambda c: c.asset_key.to_user_string()):
         new, old = schemas.get(check.asset_key), _previous_schema(instance, check.asset_key, run_id)
         if new is None or old is None:
@@ -59,7 +62,8 @@ def drifts(instance: dg.DagsterInstance, run_id: str, checks: set[dg.AssetCheckK
                                       description="no earlier load to compare with")
             continue
         before, after = {c.name: c.type for c in old.columns}, {c.name: c.type for c in new.columns}
-        added, removed = sorted(after.keys() - before.keys()), sorted(before.keys() - after.keys())
+        added = sorted(after.keys() - before.keys() - declared.get(check.asset_key, set()))
+        removed = sorted(before.keys() - after.keys())
         retyped = {n: f"{before[n]} -> {after[n]}" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]}
         parts = [f"Added columns: {', '.join(added)}" if added else "",
                  f"Removed columns: {', '.join(removed)}" if removed else "",

@@ -71,10 +71,13 @@ def lineage() -> str:
 
 
 def settling_table() -> str:
-    lines = ["| API | days re-read by each daily run | why |", "|---|---|---|"]
+    lines = ["| API | days re-read by each daily run | why | read from |", "|---|---|---|---|"]
     for api in APIS.values():
-        if any(e.partitioned for e in api.endpoints):
-            lines.append(f"| {api.title} | {api.settling_days} | {api.settling_why} |")
+        if dated := [e for e in api.endpoints if e.partitioned]:
+            feeds = ", ".join(f"`{e.name}`: `{e.sync.path.rsplit('/', 1)[-1]}` (changes and deletions)"
+                              for e in dated if e.sync)
+            lines.append(f"| {api.title} | {api.settling_days} | {api.settling_why} | "
+                         f"{feeds + '; the rest: ' if feeds else ''}the date filter |")
     return "\n".join(lines)
 
 

@@ -106,8 +106,10 @@ class PacedAdapter(HTTPAdapter):
         self.account = account
         self.settings = Settings.of(api)
         self.log = log
-        self.groups = sorted(((e.path.strip("/"), e.rate_group) for e in api.endpoints), key=lambda p: -len(p[0]))
-        self.ids = re.compile(rf"/({'|'.join(map(re.escape, api.ids_in_paths))})/[^/]+(?=/|$)") if api.ids_in_paths else None
+        paths = [(path, e.rate_group) for e in api.endpoints for path in (e.path, *([e.sync.path] if e.sync else []))]
+        self.groups = sorted(((path.strip("/"), group) for path, group in paths), key=lambda p: -len(p[0]))
+        followed = "|".join(map(re.escape, api.ids_in_paths))
+        self.ids = re.compile(rf"/({followed})/[^/]+(?=/|$)") if followed else None
         self.strictest = self.settings.strictest_group(besides=api.budget.token_group) or "default"
         self._spent_until: dict[str, float] = {}  # group -> when a window announced as spent resets
         self._sent: dict[str, collections.deque[float]] = collections.defaultdict(lambda: collections.deque(maxlen=1000))

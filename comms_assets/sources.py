@@ -91,6 +91,7 @@ class LoadStats:
     requests: collections.Counter[str] = field(default_factory=collections.Counter)
     rows_by_day: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     keys: dict[str, KeyLedger] = field(default_factory=dict)
+    synced: set[str] = field(default_factory=set)  # endpoints loaded from their change feed
     progress: Progress = field(default_factory=Progress)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -131,7 +132,7 @@ def build_source(
         if hasattr(auth, "session"):
             auth.session = session  # the token request retries like every other request
     client = RESTClient(base_url=url, headers=dict(api.headers), auth=auth, session=session)
-    fetch = _Fetch(api, client, stats or LoadStats(), account_zone(api))
+    fetch = _Fetch(api, client, stats or LoadStats(), account_zone(api), api.account(credentials or {}))
     window = window or _yesterday()
     resources = [_resource(fetch, endpoint, window) for endpoint in api.endpoints]
 
@@ -204,10 +205,17 @@ class _Fetch:
     client: RESTClient
     stats: LoadStats
     zone: tzinfo | None = None  # the account's clock, where it is known
+    account: str = ""  # the digest the account's budget and sync state are kept under
 
     def __call__(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Every request starts from its own copy of the catalog: dlt's paginators write the page
-        number or cursor into the request they are given, and endpoints are extracted interleaved."""
+        for rows, _ in self.answers(endpoint, extra):
+            yield rows
+
+    def answers(self, endpoint: Endpoint, extra: Mapping[str, Any] | None = None
+                ) -> Iterator[tuple[list[dict[str, Any]], Response]]:
+        """Each page's rows with the response they came in. Every request starts from its own copy
+        of the catalog: dlt's paginators write the page number or cursor into the request they are
+        given, and endpoints are extracted interleaved."""
         request = update_dict_nested(thawed({"params": endpoint.params, "json": endpoint.json}), thawed(extra or {}))
         paginator = endpoint.paginator or self.api.paginator
         auth = self.client.auth
@@ -236,7 +244,7 @@ class _Fetch:
             rows = [row for record in page for row in endpoint.rows(record)] if endpoint.rows else page
             if zoneless:
                 _zoned(rows, zoneless, self.zone or UTC)
-            yield rows
+            yield rows, page.response
 
 
 def _timestamps(endpoint: Endpoint) -> tuple[tuple[str, ...], ...]:
@@ -304,13 +312,59 @@ def _resource(fetch: _Fetch, endpoint: Endpoint, window: Window) -> DltResource:
     declares = endpoint.write_disposition == "merge"
 
     def rows() -> Iterator[Any]:
-        if endpoint.window:
+        if endpoint.sync and _settling(fetch.api, window):
+            pages = _synced(fetch, endpoint, window)
+        elif endpoint.window:
             pages = _windowed(fetch, endpoint, window)
         else:
             pages = _counted(fetch, endpoint, _per_listed(fetch, endpoint) if endpoint.per_listed else fetch(endpoint))
         return declare_distinct(batches(pages, key, types=types), ledger, declare=declares)
 
-    return dlt.resource(rows, name=endpoint.name, primary_key=list(key), write_disposition=endpoint.write_disposition)
+    # No data type: the column is created by the first deleted record, on the Arrow path as on dlt's
+    # own, and a merge ignores the hint until then.
+    hints = {endpoint.sync.deleted: {"hard_delete": True}} if endpoint.sync else None
+    return dlt.resource(rows, name=endpoint.name, primary_key=list(key), write_disposition=endpoint.write_disposition,
+                        columns=hints)
+
+
+def _settling(api: Api, window: Window) -> bool:
+    """Whether ``window`` is (within) the API's settling window: no longer, and ending no earlier."""
+    start, end = window
+    settling = timedelta(days=api.settling_days)
+    return end - start <= settling and end >= _yesterday()[1] - settling
+
+
+def _synced(fetch: _Fetch, endpoint: Endpoint, window: Window) -> Iterator[list[dict[str, Any]]]:
+    """The settling window from the endpoint's change feed: the changes since the account's token
+    where it covers the window, else a baseline from the window's start; read by date when the
+    feed's answer is full (it may hold less than there is).
+
+    Everything the feed returns is loaded, the days outside the window too: the token moves past
+    it. The token goes into dlt's state, which commits with the rows.
+    """
+    sync = endpoint.sync
+    assert sync is not None
+    start, _ = window
+    tokens = dlt.current.resource_state().setdefault("sync_tokens", {})
+    name = f"{fetch.api.name}/{endpoint.name}"
+    fetch.stats.synced.add(endpoint.name)  # its days are counted in the warehouse, after the merge
+    asks = []
+    if (kept := tokens.pop(fetch.account, None)) and datetime.fromisoformat(kept["since"]) <= start:
+        asks.append((sync.incremental(kept["token"]), kept["since"]))
+    asks.append((sync.full(start, sync.max_records), start.isoformat()))
+    for params, since in asks:
+        feed = dataclasses.replace(endpoint, path=sync.path, params=params, selector=sync.records, window=None,
+                                   paginator={"type": "single_page"})
+        [(rows, response)] = list(fetch.answers(feed))
+        if not (token := jsonpath.find_values(sync.token, response.json())):
+            raise UnexpectedShape(f"{name}: the answer to GET {sync.path} held no `{sync.token}`")
+        fetch.stats.progress.page(name, len(rows))
+        yield rows
+        if len(rows) < sync.max_records:
+            tokens[fetch.account] = {"token": token[0], "since": since}
+            return
+        LOGGER.info(f"{name}: {sync.path} answered {len(rows)} records, its most: reading the window by date")
+    yield from _windowed(fetch, endpoint, window)
 
 
 def _per_listed(fetch: _Fetch, endpoint: Endpoint) -> Iterator[list[dict[str, Any]]]:

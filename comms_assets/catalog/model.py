@@ -97,6 +97,27 @@ Record = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
+class Sync:
+    """An endpoint's change feed (RingCentral's ``call-log-sync``), used for the settling window.
+
+    ``full(start)`` asks for a baseline: the records started since ``start``, at most
+    ``max_records``, and a token; ``incremental(token)`` asks for every record created, changed
+    or deleted since that token, at most ``max_records`` again, with a token for next time. The
+    token is kept in dlt's state with the rows it came with; a record flagged ``deleted`` is
+    removed from the table. An answer of ``max_records`` may hold less than there is, so the
+    window is then read by date instead, as it is for windows longer than the settling window.
+    """
+
+    path: str
+    full: Callable[[datetime, int], Mapping[str, Any]]  # (start, max_records) -> query parameters
+    incremental: Callable[[str], Mapping[str, Any]]  # token -> query parameters
+    records: str = "records"
+    token: str = "syncInfo.syncToken"
+    deleted: str = "deleted"
+    max_records: int = 250
+
+
+@dataclass(frozen=True)
 class PerListed:
     """The endpoint is called once per record of a short listing that is not loaded itself
     (LACRM's pipelines): ``json`` asks for the listing in one request, ``selector`` finds its
@@ -125,6 +146,7 @@ class Endpoint:
     per_listed: PerListed | None = None
     # One record of the API -> the table's rows (one per contact an event is attached to, say).
     rows: Callable[[Record], list[Record]] | None = None
+    sync: Sync | None = None  # a change feed that replaces re-reading the settling window
     # What the vendor's fields mean: field (dotted path as the API nests it) -> (dlt data type,
     # description). At least the key, the date cursor and every timestamp (which clock, which zone).
     columns: Frozen = field(default_factory=dict)
@@ -133,7 +155,8 @@ class Endpoint:
         for name in ("params", "json", "paginator", "columns"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
         cursor = [self.window.cursor] if self.window and self.window.cursor else []
-        if missing := {f.replace(".", "__") for f in (*self.primary_key, *cursor)} - set(self.described):
+        deleted = [self.sync.deleted] if self.sync else []
+        if missing := {f.replace(".", "__") for f in (*self.primary_key, *cursor, *deleted)} - set(self.described):
             raise ValueError(f"endpoint {self.name}: describe {', '.join(sorted(missing))} in its columns")
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 from dlt.common.configuration import configspec
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase, BearerTokenAuth
 
-from comms_assets.catalog.model import Api, Budget, Endpoint, Rate, Window
+from comms_assets.catalog.model import Api, Budget, Endpoint, Rate, Sync, Window
 from comms_assets.catalog.oauth import RenewingClientCredentials
 
 PAGE_SIZE = 1000
@@ -44,10 +44,23 @@ def _auth(credentials: Mapping[str, str], base_url: str) -> AuthConfigBase:
     )
 
 
+ISO = "%Y-%m-%dT%H:%M:%S.000Z"
+
+
 def _iso(start: datetime, end: datetime) -> dict:
     """``dateFrom`` must always be sent: without it the call log holds only the last 24 hours."""
-    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {"params": {"dateFrom": start.strftime(fmt), "dateTo": end.strftime(fmt)}}
+    return {"params": {"dateFrom": start.strftime(ISO), "dateTo": end.strftime(ISO)}}
+
+
+# call-log-sync (RingCentral.Net ``SyncUserCallLogParameters``, ``CallLogRecord.deleted``): FSync
+# takes a mandatory ``recordCount``; ISync returns at most 250 records, deleted ones (flagged
+# ``deleted``) only with ``showDeleted``; the view chosen by FSync holds for ISync.
+CALL_LOG_SYNC = Sync(
+    path="account/~/extension/~/call-log-sync",
+    full=lambda start, count: {"syncType": "FSync", "dateFrom": start.strftime(ISO), "recordCount": count,
+                               "view": "Simple"},
+    incremental=lambda token: {"syncType": "ISync", "syncToken": token, "showDeleted": "true"},
+)
 
 
 # developers.ringcentral.com/guide/basics/rate-limits: per app and user, cumulative per group,
@@ -61,6 +74,7 @@ BUDGET = Budget(plans={"published": {"light": (Rate(50, 60),), "medium": (Rate(4
 ID = ("text", "RingCentral's id of the record (a string).")
 URI = ("text", "The schedule's resource URI, which identifies it.")
 STARTED = ("timestamp", "Start of the call, UTC (ISO-8601 with Z and milliseconds).")
+DELETED = ("bool", "Set by the call log's sync on a call deleted upstream: the row is removed.")
 
 
 API = Api(
@@ -92,8 +106,9 @@ API = Api(
                  columns={"id": ID}),
         Endpoint("user_call_records", "account/~/extension/~/call-log", "The user's call log: one row per call.",
                  primary_key=("id",), selector="records", params={**LIST, "view": "Simple"},
-                 window=Window(_iso, cursor="startTime"), rate_group="heavy",
-                 columns={"id": ID, "startTime": ("timestamp", f"{STARTED[1]} The daily partition's cursor.")}),
+                 window=Window(_iso, cursor="startTime"), rate_group="heavy", sync=CALL_LOG_SYNC,
+                 columns={"id": ID, "startTime": ("timestamp", f"{STARTED[1]} The daily partition's cursor."),
+                          "deleted": DELETED}),
         Endpoint("user_active_calls", "account/~/extension/~/active-calls",
                  "Calls in progress or ended in the last minutes.", primary_key=("id",), selector="records", params=LIST,
                  rate_group="heavy",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -28,7 +29,8 @@ EXTENSION_ID = "401501490012"
 IDS = re.compile(r"/(account|extension)/(~|\d+)(?=/|$)")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PER_PAGE = 1000
-HEAVY = ("/call-log", "/active-calls")
+MAX_SYNC_RECORDS = 250  # per call-log-sync answer, FSync and ISync alike
+HEAVY = ("/call-log", "/call-log-sync", "/active-calls")
 MEDIUM = ("/call-queues", "/ivr-prompts", "/call-monitoring-groups")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -56,6 +58,7 @@ class RingCentral(Api):
             self.route("GET", V1 + path, self._list(lambda req, c=collection: range(self.world.count(c)), build))
         for path in ("/account/~/extension/~/call-log", "/account/~/call-log"):
             self.route("GET", V1 + path, self._list(self._call_log_ids, self.call_record))
+        self.route("GET", f"{V1}/account/~/extension/~/call-log-sync", self.call_log_sync)
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -137,14 +140,15 @@ class RingCentral(Api):
                            "refresh_token_expires_in": 604800, "scope": "ReadAccounts ReadCallLog",
                            "owner_id": "100000001", "endpoint_id": "sandbox-endpoint"})
 
-    def _list(self, ids_for: Callable[[Request], range], build: Callable[[int], dict]):
+    def _list(self, ids_for: Callable[[Request], Sequence[int]], build: Callable[[int], dict]):
         def handler(request: Request) -> Reply:
             page = request.int_param("page", 1)
             size = min(request.int_param("perPage", 100), MAX_PER_PAGE)
             if page < 1 or size < 1:
                 raise ApiError(400, "Parameter [page] or [perPage] is out of range", "CMN-101")
             ids = ids_for(request)
-            chunk = page_slice(request, ids, (page - 1) * size, size)
+            offset = (page - 1) * size
+            chunk = page_slice(request, ids, offset, size)
             total_pages = max(1, -(-len(ids) // size))
             at = {name: {"uri": self.linked(link(request, page=number, perPage=size))} for name, number in
                   (("firstPage", 1), ("lastPage", total_pages), ("nextPage", page + 1), ("previousPage", page - 1))}
@@ -156,20 +160,71 @@ class RingCentral(Api):
             return Reply(200, {
                 "uri": self.linked(link(request, page=page, perPage=size)),
                 "records": [build(i) for i in chunk],
-                "paging": {"page": page, "perPage": size, "pageStart": chunk.start - ids.start if chunk else 0,
-                           "pageEnd": max(0, chunk.stop - ids.start - 1), "totalPages": total_pages,
+                "paging": {"page": page, "perPage": size, "pageStart": offset if chunk else 0,
+                           "pageEnd": max(0, offset + len(chunk) - 1), "totalPages": total_pages,
                            "totalElements": len(ids)},
                 "navigation": navigation})
 
         return handler
 
-    def _call_log_ids(self, request: Request) -> range:
-        """``dateFrom`` inclusive, ``dateTo`` exclusive; without ``dateFrom`` only the last 24 hours."""
+    def _call_log_ids(self, request: Request) -> Sequence[int]:
+        """``dateFrom`` inclusive, ``dateTo`` exclusive; without ``dateFrom`` only the last 24 hours.
+        Calls not yet made or already deleted by the sandbox's present are not there."""
         until = request.query.get("dateTo")
         end = parse_instant(until, "dateTo") if until else datetime.now(UTC)
         since = request.query.get("dateFrom")
         start = parse_instant(since, "dateFrom") if since else end - timedelta(hours=24)
-        return self.world.between("ringcentral/call_log", start, end)
+        ids = self.world.between("ringcentral/call_log", start, end)
+        return ids if self.world.now is None else [i for i in ids if self._exists(i, self.world.now)]
+
+    def deleted_at(self, i: int) -> datetime | None:
+        """When call ``i`` is deleted from the call log (one in ten, 30 hours after it started), where
+        the sandbox has a present; with none, nothing is ever deleted."""
+        if self.world.now is None or self.world.rng("ringcentral/call_log/deleted", i).random() >= 0.1:
+            return None
+        return self.world.instant("ringcentral/call_log", i) + timedelta(hours=30)
+
+    def _exists(self, i: int, at: datetime) -> bool:
+        deleted = self.deleted_at(i)
+        return self.world.instant("ringcentral/call_log", i) <= at and (deleted is None or deleted > at)
+
+    def call_log_sync(self, request: Request) -> Reply:
+        """FSync: the newest ``recordCount`` calls since ``dateFrom`` and a token for that frame; ISync:
+        the calls of the frame made or deleted since the token (deleted ones flagged, with
+        ``showDeleted``), at most 250 of them: when more changed, the rest are not returned."""
+        now = self.world.now or datetime.now(UTC)
+        kind = request.query.get("syncType", "FSync")
+        if kind == "FSync":
+            if "recordCount" not in request.query:
+                raise ApiError(400, "Parameter [recordCount] is required for FSync", "CMN-101")
+            since = request.query.get("dateFrom")
+            frame = parse_instant(since, "dateFrom") if since else now
+            ids = [i for i in self.world.between("ringcentral/call_log", frame, None) if self._exists(i, now)]
+            count = min(request.int_param("recordCount", 0), MAX_SYNC_RECORDS)
+            records = [self.call_record(i) for i in ids[::-1][:count]]
+        elif kind == "ISync":
+            frame, last = self._sync_token(request.query.get("syncToken", ""))
+            changes = []
+            for i in self.world.between("ringcentral/call_log", frame, None):
+                started, deleted = self.world.instant("ringcentral/call_log", i), self.deleted_at(i)
+                if deleted and last < deleted <= now and request.query.get("showDeleted") == "true":
+                    changes.append((deleted, {**self.call_record(i), "deleted": True}))
+                elif last < started <= now and (deleted is None or deleted > now):
+                    changes.append((started, self.call_record(i)))
+            records = [record for _, record in sorted(changes, key=lambda change: change[0])][:MAX_SYNC_RECORDS]
+        else:
+            raise ApiError(400, f"Parameter [syncType] value is invalid: {kind}", "CMN-101")
+        token = base64.urlsafe_b64encode(f"{frame.isoformat()}|{now.isoformat()}".encode()).decode()
+        return Reply(200, {"uri": self.linked(link(request)), "records": records,
+                           "syncInfo": {"syncType": kind, "syncToken": token, "syncTime": _rc_time(now)}})
+
+    @staticmethod
+    def _sync_token(token: str) -> tuple[datetime, datetime]:
+        try:
+            frame, last = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+            return datetime.fromisoformat(frame), datetime.fromisoformat(last)
+        except ValueError:
+            raise ApiError(400, "Parameter [syncToken] value is invalid", "CMN-101") from None
 
     def _hours(self, level: str):
         def handler(request: Request) -> Reply:
