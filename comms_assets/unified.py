@@ -3,9 +3,10 @@
 dagster-dbt turns each model into an asset and each dbt test into an asset check (error-severity
 tests, the keys and the reconciliations, are blocking). The models' dependencies on the raw assets
 come from the dbt sources, which are generated from the catalog (``sources_yaml``), so the
-lineage is exactly what each model reads. Models downstream of a dated endpoint follow the daily
-partitions: a run for some days passes them as ``COMMS_DBT_MIN_DATE``/``COMMS_DBT_MAX_DATE`` and the
-incremental models rebuild exactly those days.
+lineage is exactly what each model reads. The models tagged ``daily`` follow the daily partitions:
+a run for some days passes them as ``COMMS_DBT_MIN_DATE``/``COMMS_DBT_MAX_DATE`` and the incremental
+models rebuild exactly those days. They read only dated endpoints and each other, so a refresh of
+a snapshot (people) rebuilds no day; the marts are views that name the people when read.
 """
 
 import functools
@@ -27,7 +28,7 @@ from packaging import version
 from comms_assets import warehouse
 from comms_assets.assets import POOL, WAREHOUSE_TAGS, partitions_def
 from comms_assets.catalog import APIS
-from comms_assets.layer import GROUP, PROJECT_DIR, models, read_manifest
+from comms_assets.layer import DAILY, GROUP, PROJECT_DIR, models, read_manifest
 
 SOURCES = PROJECT_DIR / "models" / "staging" / "_sources.yml"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse, beside the manifest
@@ -98,6 +99,13 @@ def _edited_since(moment: float) -> bool:
 # schedule, a catch-up or a backfill reaches the models (once every input of that day is loaded).
 UPDATE_WITH_INPUTS = dg.AutomationCondition.eager().without(
     dg.AutomationCondition.in_latest_time_window()).with_label("eager, on every day")
+# The models rebuilt whole (snapshots, and the views that name people in the daily facts): eager,
+# once each input has been loaded at all. Eager's own "no input missing" would wait for every day
+# since the partitions' start to be loaded before a view over the daily facts is first made.
+UPDATE_WHOLE = (dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+                .without(~dg.AutomationCondition.any_deps_missing())
+                & dg.AutomationCondition.all_deps_match(~dg.AutomationCondition.missing())
+                ).with_label("eager, once every input has a load")
 
 
 class Translator(DagsterDbtTranslator):
@@ -113,7 +121,7 @@ class Translator(DagsterDbtTranslator):
         return GROUP
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition:
-        return UPDATE_WITH_INPUTS
+        return UPDATE_WITH_INPUTS if DAILY in dbt_resource_props.get("tags", ()) else UPDATE_WHOLE
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[str, str] | None = None) -> Iterator:

@@ -124,7 +124,7 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     assert {c["name"] for c in raw_checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
     assert sum(c["blocking"] for c in raw_checks) == 68
     dbt_tests = [c for group, c in checks if group == "comms"]
-    assert len(dbt_tests) == 42 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_"))
+    assert len(dbt_tests) == 52 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_", "adds_up_"))
                                         for c in dbt_tests)
     assert upstream_raw(nodes) == MART_INPUTS
     assert {s["name"] for s in data["schedulesOrError"]["results"]} == {

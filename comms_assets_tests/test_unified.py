@@ -5,7 +5,11 @@ itself, in Python, from the raw tables. On DuckDB, and on PostgreSQL."""
 from __future__ import annotations
 
 import collections
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,8 +21,10 @@ import psycopg2
 import pytest
 
 from comms_assets.automation import snapshot_keys
+from comms_assets import warehouse
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
+from comms_assets.layer import PROJECT_DIR
 from comms_assets.sandbox import Sandbox, World
 from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.servers import POSTGRES_TLS_URL, POSTGRES_URL, certificates, new_database, required
@@ -169,12 +175,13 @@ def expected_activity(query: Query) -> dict[tuple[str, date], dict[str, int]]:
     people = expected_people(query)
     by_system = [{ids[n]: address for address, ids in people.items() if ids[n]} for n in range(3)]
     out: dict[tuple[str, date], collections.Counter] = collections.defaultdict(collections.Counter)
-    for email, day, direction, kind, seconds in query(
-            "select agent_email, call_date, call_info__direction, call_info__type, call_duration__total_duration "
-            "from justcall.calls"):
+    for email, day, direction, kind, total, ring, hold in query(
+            "select agent_email, call_date, call_info__direction, call_info__type, call_duration__total_duration, "
+            "call_duration__ring_time, call_duration__hold_time from justcall.calls"):
         row = out[(mail(email), date.fromisoformat(day))]
         row["calls_in" if direction == "Incoming" else "calls_out"] += 1
-        row["talk_s"] += seconds if kind == "answered" else 0
+        row["talk_s"] += max(total - ring - hold, 0) if kind == "answered" else 0  # talking: ring and hold apart
+        assert ring > 0
     for user, started, direction, seconds in query("select primary_user_id, started, direction, duration from gong.calls"):
         row = out[(by_system[1][user], utc_day(started))]
         row["gong_calls"] += 1
@@ -252,9 +259,10 @@ def test_the_dbt_tests_ran_as_checks_the_keys_and_reconciliations_blocking(layer
              for spec in a.check_specs if spec.asset_key.path[0] == "comms"}
     assert {(a, n) for (a, n), _ in specs.items()} == {(e.asset_key.path[-1], e.check_name) for e in evaluations}
     blocking = {name for (_, name), is_blocking in specs.items() if is_blocking}
-    assert all(name.startswith(("unique_", "not_null_", "reconciles_with_")) for name in blocking)
+    assert all(name.startswith(("unique_", "not_null_", "reconciles_with_raw_", "adds_up_to_raw_")) for name in blocking)
     assert {"unique_calls_call_key", "not_null_people_email", "unique_stg_justcall__calls_source_id"} <= blocking
-    assert sum(name.startswith("reconciles_with_") for name in blocking) == 2  # calls and messages
+    assert sum(name.startswith("reconciles_with_raw_") for name in blocking) == 2  # calls and messages
+    assert sum(name.startswith("adds_up_to_raw_") for name in blocking) == 4  # person_daily_activity's counters
     assert not any(is_blocking for (_, name), is_blocking in specs.items()
                    if name.startswith(("relationships_", "accepted_values_")))
 
@@ -306,8 +314,35 @@ def test_a_planted_duplicate_fails_the_blocking_key_check_and_stops_the_models_d
     failed = {(e.asset_key.path[-1], e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == {("stg_justcall__calls", "unique_stg_justcall__calls_source_id")}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
-    assert "stg_justcall__calls" in materialized and not {"calls", "person_daily_activity"} & materialized
+    assert "stg_justcall__calls" in materialized and not {"int_calls", "int_person_daily_activity"} & materialized
     assert per_day(copy_of) == before  # the mart was not rebuilt from the bad day
+
+
+def build_with_a_planted_loss(tmp_path: Path) -> set[str]:
+    """``dbt build`` of JustCall's calls and all downstream, from a copy of the project whose staging
+    model drops one raw call (its lowest id) on the way, against the warehouse the environment
+    names: the tests that fail."""
+    copy = tmp_path / "planted"
+    shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    staging = copy / "models" / "staging" / "stg_justcall__calls.sql"
+    staging.write_text(staging.read_text() + "where id > (select min(id) from {{ source('justcall', 'calls') }})\n")
+    dbt = Path(sys.executable).with_name("dbt")
+    done = subprocess.run([str(dbt), "build", "--select", "stg_justcall__calls+", "--project-dir", str(copy),
+                           "--profiles-dir", str(copy), "--target-path", str(tmp_path / "target"),
+                           "--log-path", str(tmp_path / "logs")],
+                          env={**os.environ, **warehouse.dbt_environment()}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout[-3000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2] for r in results if r["status"] in ("fail", "error")}
+
+
+PLANTED_LOSS_FAILS = {"reconciles_with_raw_calls"}
+
+
+def test_a_row_dropped_between_raw_and_mart_fails_the_blocking_reconciliation(
+        copy_of: Callable[[str], Query], tmp_path: Path) -> None:
+    failed = build_with_a_planted_loss(tmp_path)
+    assert {name for name in failed if name.startswith("reconciles_with_raw_")} == PLANTED_LOSS_FAILS
 
 
 # -- on PostgreSQL -------------------------------------------------------------------------------
@@ -326,11 +361,13 @@ def test_the_layer_builds_on_postgresql_with_the_same_results(tmp_path: Path) ->
                                   "DESTINATION__POSTGRES__CREDENTIALS": warehouse, "DLT_DATA_DIR": str(tmp_path)})
         with dg.instance_for_test() as instance:
             layer = load_and_build(build_definitions(), instance, query)
-    assert all(result.success for result in layer.results)
-    assert_marts_as_expected(query)
-    built = collections.Counter(schema for (schema,) in query(
-        "select table_schema from information_schema.tables where table_schema like 'comms%'"))
-    assert built == {"comms": len(MARTS), "comms_staging": 12}  # the marts, the staging views
+        assert all(result.success for result in layer.results)
+        assert_marts_as_expected(query)
+        built = collections.Counter(schema for (schema,) in query(
+            "select table_schema from information_schema.tables where table_schema like 'comms%'"))
+        assert built == {"comms": len(MARTS), "comms_staging": 15}  # the marts, the staging views, the daily facts
+        failed = build_with_a_planted_loss(tmp_path)
+    assert {name for name in failed if name.startswith("reconciles_with_raw_")} == PLANTED_LOSS_FAILS
 
 
 @pytest.mark.postgres

@@ -56,13 +56,3 @@ end
     {{ relation }}.{{ at }},
     cast({{ relation }}.{{ at }} as date) as day
 {%- endmacro %}
-
-{% macro per_person_day(model, users, user_id, at, counter) -%}
-{#- Rows of ``model`` per person (the email of its ``user_id`` in ``users``) and UTC day of ``at``,
-    within the run's days. -#}
-select users.email as person_email, cast(items.{{ at }} as date) as day, count(*) as {{ counter }}
-from {{ ref(model) }} as items
-join {{ ref(users) }} as users on users.user_id = items.{{ user_id }}
-where {{ in_window('items.' ~ at) }}
-group by users.email, cast(items.{{ at }} as date)
-{%- endmacro %}

@@ -1,31 +1,21 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='day') }}
+{{ config(materialized='view') }}
 
-with gong as (
-    select calls.*, users.email as person_email
-    from {{ ref('stg_gong__calls') }} as calls
-    left join {{ ref('stg_gong__users') }} as users on users.user_id = calls.user_id
-),
-calls as (
-    select source, source_id, started_at, duration_s, direction, outcome, person_email, external_number, recorded
-    from {{ ref('stg_justcall__calls') }}
-    union all
-    select source, source_id, started_at, duration_s, direction, outcome, cast(null as {{ dbt.type_string() }}),
-        external_number, cast(null as boolean)
-    from {{ ref('stg_ringcentral__user_call_records') }}
-    union all
-    select source, source_id, started_at, duration_s, direction, 'answered', person_email,
-        cast(null as {{ dbt.type_string() }}), true
-    from gong
-)
+{#- The day's facts with who took each call resolved now: a person's new name or Gong email shows
+    on every day at once, and no day is rebuilt for it. -#}
 select
-    {{ identity('calls', 'call_key', 'started_at') }},
+    calls.call_key,
+    calls.source,
+    calls.source_id,
+    calls.started_at,
+    calls.day,
     calls.duration_s,
+    calls.talk_s,
     calls.direction,
     calls.outcome,
-    calls.person_email,
+    coalesce(calls.person_email, gong.email) as person_email,
     people.name as person_name,
     calls.external_number,
     calls.recorded
-from calls
-left join {{ ref('people') }} as people on people.email = calls.person_email
-where {{ in_window('calls.started_at') }}
+from {{ ref('int_calls') }} as calls
+left join {{ ref('stg_gong__users') }} as gong on calls.source = 'gong' and gong.user_id = calls.user_id
+left join {{ ref('people') }} as people on people.email = coalesce(calls.person_email, gong.email)
