@@ -20,8 +20,8 @@ import duckdb
 import psycopg2
 import pytest
 
-from comms_assets.automation import snapshot_keys
 from comms_assets import warehouse
+from comms_assets.automation import snapshot_keys
 from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 from comms_assets.layer import PROJECT_DIR
