@@ -124,6 +124,8 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
                                                              dg.AssetCheckResult]:
+        if partitioned and len(context.partition_keys) > 1:
+            refuse_models_in_range(context, api)
         checks = set(context.selected_asset_check_keys)
         loaded: dict[dg.AssetKey, dict[str, int]] = collections.defaultdict(dict)  # rows per day, for volumes
         schemas: dict[dg.AssetKey, dg.TableSchema] = {}  # the columns as loaded, for drift
@@ -142,6 +144,25 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
         yield from volumes(context.instance, checks, loaded)
 
     return load
+
+
+def refuse_models_in_range(context: dg.AssetExecutionContext, api: Api) -> None:
+    """Fail at once a range run that also selects assets downstream of these days (the dbt models).
+
+    Dagster hands the steps after this one a single materialization of the whole range, while a
+    range here is committed and reported a window at a time (so that a failure keeps each
+    committed day): the steps downstream would be skipped and the run would succeed without them.
+    """
+    layer = context.job_def.asset_layer  # the run's assets
+    mine = set(context.assets_def.keys)
+    after = sorted(key.to_user_string() for key in layer.selected_asset_keys - mine
+                   if mine & set(layer.asset_graph.get(key).parent_keys))
+    if after:
+        first, last = context.partition_keys[0], context.partition_keys[-1]
+        raise dg.Failure(
+            f"{api.name}: this run loads {first}..{last} and selects {', '.join(after)} after those days, which a "
+            f"range run cannot build: materialize the {api.name} days alone (nothing has been loaded); the models "
+            "of each day then follow by comms_automation as the days land, or select them alone over the range")
 
 
 def _load(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_pipeline: dlt.Pipeline,

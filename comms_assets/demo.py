@@ -2,15 +2,13 @@
 
 ``python -m comms_assets.demo`` (what ``make demo`` runs). Snapshot endpoints (with the models built
 from them alone) load in one run while the date-cursor endpoints load the sandbox's whole history
-in a partition-range run beside it; the daily models' run over that range starts while the
-snapshot models build and queues behind them on the warehouse's lock. A cross-API summary of the
-last day ends it.
+in a partition-range run beside it; the daily models follow over that range, and the marts that
+read them last. A cross-API summary of the last day ends it.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import re
 import subprocess
@@ -26,7 +24,7 @@ from comms_assets.catalog import APIS
 from comms_assets.layer import GROUP, MANIFEST, models, read_manifest
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.warehouse import duckdb_lock, duckdb_path
+from comms_assets.warehouse import duckdb_path
 
 EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
                    r" - (?P<text>.*)")
@@ -51,14 +49,10 @@ def manifest() -> dict:
 
 @dataclass
 class Run:
-    """One ``dagster asset materialize``: its arguments, and when it may start. ``after``: runs
-    that must have finished. ``behind``: or, with those finished, a step of another run that
-    holds the warehouse (or has finished): this run's steps then queue behind it on the
-    warehouse's lock, while its start-up overlaps that step."""
+    """One ``dagster asset materialize``: its arguments, and the runs that must have finished first."""
 
     args: list[str]
     after: tuple[int, ...] = ()
-    behind: tuple[int, str] | None = None
 
 
 def runs(world: World, per_group: bool = False) -> list[Run]:
@@ -66,19 +60,21 @@ def runs(world: World, per_group: bool = False) -> list[Run]:
 
     The main job: the snapshots with the models built from them alone, beside the whole history of
     the dated endpoints (a ``--partition-range`` takes only partitioned assets); then the daily
-    models over that range, behind the snapshot models they read. Per group (CI): each API alone,
-    its dated endpoints for the last day and for the last three days, one run at a time; the models
-    follow in the same way.
+    models over that range, and last the marts that read both (views, quick). Per group (CI): each
+    API alone, its dated endpoints for the last day and for the last three days, one run at a time;
+    the models follow in the same way.
     """
     last = world.end - timedelta(days=1)
     span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
-    daily_models, other_models = models(manifest())
-    modelled = ",".join(f"{GROUP}/{name}" for name in other_models)
-    daily_layer = ["--select", ",".join(f"{GROUP}/{name}" for name in daily_models), "--partition-range", span]
+    layer = models(manifest())
+    modelled, views = ",".join(f"{GROUP}/{name}" for name in layer.snapshots), ",".join(
+        f"{GROUP}/{name}" for name in layer.views)
+    daily_layer = ["--select", ",".join(f"{GROUP}/{name}" for name in layer.daily), "--partition-range", span]
     if not per_group:
         return [Run(["--select", f"{keys(list(APIS), partitioned=False)},{modelled}"]),
                 Run(["--select", keys(list(APIS), partitioned=True), "--partition-range", span]),
-                Run(daily_layer, after=(1,), behind=(0, "comms_snapshots"))]
+                Run(daily_layer, after=(1,)),
+                Run(["--select", views], after=(0, 2))]
     out = []
     for name in APIS:
         if snapshots := keys([name], partitioned=False):
@@ -86,17 +82,16 @@ def runs(world: World, per_group: bool = False) -> list[Run]:
         if daily := keys([name], partitioned=True):
             out += [["--select", daily, "--partition", f"{last:%Y-%m-%d}"],
                     ["--select", daily, "--partition-range", span]]
-    out += [["--select", modelled], daily_layer]
+    out += [["--select", modelled], daily_layer, ["--select", views]]
     return [Run(args, after=(n - 1,) if n else ()) for n, args in enumerate(out)]
 
 
 class Running:
-    """A started run: its process, and the steps it has started and finished (read from its output)."""
+    """A started run: its process, and the thread that reports its steps as they go."""
 
     def __init__(self, run: Run, env: dict[str, str], started: float) -> None:
         self.process = subprocess.Popen([*MATERIALIZE, *run.args], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
-        self.steps: dict[str, str] = {}  # step -> its latest event
         self.reader = threading.Thread(target=self._report, args=(started,))
         self.reader.start()
 
@@ -115,7 +110,6 @@ class Running:
                     print(f"          {line.rstrip()}", flush=True)
                 continue
             step, event, text = match["step"], match["event"], match["text"]
-            self.steps[step] = event
             stamp = f"[{time.monotonic() - started:5.0f}s]"
             if event == "STEP_START":
                 print(f"{stamp} {step}: started", flush=True)
@@ -139,26 +133,7 @@ def materialize(plan: list[Run], env: dict[str, str], started: float) -> bool:
 
 
 def _may_start(run: Run, running: dict[int, Running]) -> bool:
-    if not all(n in running and running[n].done for n in run.after):
-        return False
-    if run.behind is None:
-        return True
-    other, step = run.behind
-    if other not in running:
-        return False
-    state = running[other].steps.get(step)
-    return running[other].done or state == "STEP_SUCCESS" or (state == "STEP_START" and _warehouse_held())
-
-
-def _warehouse_held() -> bool:
-    """Whether a step holds the DuckDB warehouse's lock now."""
-    with open(duckdb_lock(), "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return all(n in running and running[n].done for n in run.after)
 
 
 def summary(path: str) -> list[tuple[str, str, int]]:

@@ -40,7 +40,7 @@ def column_table() -> str:
 
 def model_table() -> str:
     manifest = unified.manifest()
-    daily, _ = unified.models(manifest)
+    daily = unified.models(manifest).daily
     lines = ["| model | built as | days | what it holds |", "|---|---|---|---|"]
     nodes = sorted((n for n in manifest["nodes"].values() if n["resource_type"] == "model"),
                    key=lambda n: (n["fqn"][1] != "marts", n["name"]))

@@ -149,16 +149,16 @@ def dbt_layer() -> list[dg.AssetsDefinition]:
     """The daily models (partitioned like the raw days) and the others, as two dbt multi-assets."""
     parsed = manifest()  # parsed once, for both multi-assets
     translator = Translator()
-    daily, others = models(parsed)
+    layer = models(parsed)
 
-    @dbt_assets(manifest=parsed, project=project, select=" ".join(daily), name="comms_daily",
+    @dbt_assets(manifest=parsed, project=project, select=" ".join(layer.daily), name="comms_daily",
                 partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), dagster_dbt_translator=translator,
                 pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         window = context.partition_time_window
         yield from build(context, dbt, (f"{window.start:%Y-%m-%d}", f"{window.end:%Y-%m-%d}"))
 
-    @dbt_assets(manifest=parsed, project=project, select=" ".join(others), name="comms_snapshots",
+    @dbt_assets(manifest=parsed, project=project, select=" ".join(layer.snapshots + layer.views), name="comms_snapshots",
                 dagster_dbt_translator=translator, pool=POOL, op_tags=WAREHOUSE_TAGS)
     def comms_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from build(context, dbt)

@@ -73,11 +73,24 @@ def load_and_build(defs: dg.Definitions, instance: dg.DagsterInstance, query: Qu
         for name in READ:
             job = defs.resolve_job_def(f"{name}_daily_job")
             assert job.execute_in_process(partition_key=day, instance=instance).success
+    requested, results, _ = settle(defs, instance, tick)
+    return Layer(query, requested, results)
+
+
+Tick = dg.EvaluateAutomationConditionsResult | None  # the automation's last evaluation, whose cursor the next one continues
+
+
+def settle(defs: dg.Definitions, instance: dg.DagsterInstance, tick: Tick
+           ) -> tuple[dict[dg.AssetKey, set[str] | None], list[dg.ExecuteInProcessResult], Tick]:
+    """What comms_automation does after loads: the models its condition requests, tick after tick,
+    as the runs it would launch (one per partitions definition; a range for the days), until a
+    tick requests nothing. Returns what was requested (days per model; None: unpartitioned)."""
+    models = dg.AssetSelection.groups("comms")
     requested: dict[dg.AssetKey, set[str] | None] = {}
     results = []
     for _ in range(4):
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=models,
-                                                 cursor=tick.cursor)
+                                                 cursor=tick.cursor if tick else None)
         if not tick.total_requested:
             break
         days: dict[dg.AssetKey, set[str]] = {r.key: set(r.true_subset.expensively_compute_partition_keys())
@@ -93,8 +106,8 @@ def load_and_build(defs: dg.Definitions, instance: dg.DagsterInstance, query: Qu
             span = sorted(set().union(*days.values()))
             results.append(dg.materialize(defs.assets, selection=list(days), resources=defs.resources,
                                           instance=instance, tags=range_tags(span[0], span[-1])))
-    assert not tick.total_requested, "automation kept requesting"
-    return Layer(query, requested, results)
+    assert tick and not tick.total_requested, "automation kept requesting"
+    return requested, results, tick
 
 
 def duckdb_query(path: Path) -> Query:
@@ -265,6 +278,76 @@ def test_the_dbt_tests_ran_as_checks_the_keys_and_reconciliations_blocking(layer
     assert sum(name.startswith("adds_up_to_raw_") for name in blocking) == 4  # person_daily_activity's counters
     assert not any(is_blocking for (_, name), is_blocking in specs.items()
                    if name.startswith(("relationships_", "accepted_values_")))
+
+
+def test_the_day_after_ten_costs_one_day_and_a_new_name_shows_on_every_day(tmp_path: Path) -> None:
+    """Ten days loaded and built; then the next day's loads and the users' refresh, with a person
+    renamed upstream: automation asks every daily model for that one day only, and the new name
+    is on the person's old days too (no day rebuilt)."""
+    days = [f"{END - timedelta(days=n):%Y-%m-%d}" for n in range(11, 0, -1)]
+    world = World(seed=21, start=END - timedelta(days=11), end=END)
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        point_at(patch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "w.duckdb"),
+                                  "DLT_DATA_DIR": str(tmp_path / "dlt")})
+        query = duckdb_query(tmp_path / "w.duckdb")
+        with dg.instance_for_test() as instance:
+            defs = build_definitions()
+            tick = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                     asset_selection=dg.AssetSelection.groups("comms"))
+            snapshots = [key for name in READ for key in snapshot_keys(APIS[name])]
+            assert dg.materialize(defs.assets, selection=snapshots, resources=defs.resources, instance=instance).success
+            for name in READ:
+                job = defs.resolve_job_def(f"{name}_daily_job")
+                assert job.execute_in_process(instance=instance, tags=range_tags(days[0], days[9])).success
+            _, results, tick = settle(defs, instance, tick)
+            assert results and all(result.success for result in results)
+            email = world.employee(0).email
+            [(old_name,)] = query(f"select name from comms.people where email = '{email}'")
+
+            world.surnames[0] = "Renamed"
+            for name in READ:
+                job = defs.resolve_job_def(f"{name}_daily_job")
+                assert job.execute_in_process(partition_key=days[10], instance=instance).success
+            assert dg.materialize(defs.assets, selection=snapshots, resources=defs.resources, instance=instance).success
+            requested, results, _ = settle(defs, instance, tick)
+    assert all(result.success for result in results)
+    assert {key: keys for key, keys in requested.items() if keys is not None} == {
+        key: {days[10]} for key in comms(defs, partitioned=True)}
+    assert {key.path[-1] for key, keys in requested.items() if keys is None} >= {"people", "calls",
+                                                                                  "person_daily_activity"}
+    named = query(f"select day, person_name from comms.person_daily_activity where person_email = '{email}'")
+    assert old_name != f"{world.employee(0).first} Renamed"
+    assert {str(day) for day, _ in named} >= {days[0], days[10]}
+    assert {name for _, name in named} == {f"{world.employee(0).first} Renamed"}
+    assert {name for (name,) in query(f"select distinct person_name from comms.calls where person_email = '{email}'")
+            } == {f"{world.employee(0).first} Renamed"}
+
+
+def test_a_range_run_of_raw_days_and_their_models_fails_at_once_and_one_day_builds_them(tmp_path: Path) -> None:
+    """What a user selects in the UI (a group and its downstream) over a range: the run fails
+    before loading anything, saying how; never a success with the models skipped. Over one day the
+    same selection builds the models of that day."""
+    world = World(seed=21, start=END - timedelta(days=3), end=END)
+    with Sandbox(world=world, rate_limit_scale=0) as sandbox, pytest.MonkeyPatch.context() as patch:
+        point_at(patch, sandbox, {**FAST_RETRIES, "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "w.duckdb"),
+                                  "DLT_DATA_DIR": str(tmp_path / "dlt")})
+        with dg.instance_for_test() as instance:
+            defs = build_definitions()
+            raw = [dg.AssetKey(["justcall", e.name]) for e in APIS["justcall"].endpoints if e.partitioned]
+            selection = [*raw, *(key for key in comms(defs, partitioned=True) if "justcall" in key.path[-1])]
+            ranged = dg.materialize(defs.assets, selection=selection, resources=defs.resources, instance=instance,
+                                    tags=range_tags(DAYS[0], DAYS[-1]), raise_on_error=False)
+            failure = next(e for e in ranged.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+            loaded = instance.get_materialized_partitions(raw[0])
+            one_day = dg.materialize(defs.assets, selection=selection, resources=defs.resources, instance=instance,
+                                     partition_key=DAYS[-1])
+            built = {key: instance.get_materialized_partitions(key) for key in selection}
+    assert not ranged.success
+    message = failure.step_failure_data.error.message
+    assert f"justcall: this run loads {DAYS[0]}..{DAYS[-1]} and selects comms/stg_justcall__calls" in message
+    assert "nothing has been loaded" in message and "comms_automation" in message
+    assert not loaded
+    assert one_day.success and built == {key: {DAYS[-1]} for key in selection}
 
 
 @pytest.fixture

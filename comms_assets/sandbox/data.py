@@ -119,7 +119,16 @@ class World:
     # The sandbox's present: what is not yet visible or not yet changed at this moment (a Gong call
     # still processing, a disposition set later) is served as it then was; None: all has settled.
     now: datetime | None = None
+    # Employees whose last name changed (a marriage, a typo fixed): employee -> the new last name,
+    # in every system that has them; the email stays.
+    surnames: dict[int, str] = field(default_factory=dict)
     _instants: dict[tuple[str, int], datetime] = field(default_factory=dict, repr=False)
+
+    @property
+    def settled(self) -> bool:
+        """Whether every record is fixed for good (no present moving on, no one renamed), so an
+        API may keep what it once served."""
+        return self.now is None and not self.surnames
 
     def count(self, collection: str) -> int:
         if collection in self.counts:
@@ -164,7 +173,7 @@ class World:
         has them (JustCall user ``i``, Gong user ``i``, LACRM user ``i``)."""
         first, last = FIRST_NAMES[i % len(FIRST_NAMES)], LAST_NAMES[(i + i // len(FIRST_NAMES)) % len(LAST_NAMES)]
         clash = i // (len(FIRST_NAMES) * len(LAST_NAMES))  # names repeat only in very large worlds
-        return Employee(first, last, f"{first}.{last}{clash or ''}@{COMPANY_DOMAIN}".lower())
+        return Employee(first, self.surnames.get(i, last), f"{first}.{last}{clash or ''}@{COMPANY_DOMAIN}".lower())
 
     def customer(self, i: int) -> Customer:
         """Customer ``i``: JustCall contact ``i``, LACRM contact ``i - lacrm_offset()``, and the other

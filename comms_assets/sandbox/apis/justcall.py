@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from comms_assets.sandbox.data import phone
+from comms_assets.sandbox.data import Employee, phone
 from comms_assets.sandbox.protocol import (
     Api,
     ApiError,
@@ -36,7 +36,7 @@ class JustCall(Api):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Every call and text embeds its agent and number: build each of those once.
-        self.user = lru_cache(maxsize=65536)(self.user)  # type: ignore[method-assign]
+        self._user = lru_cache(maxsize=65536)(self._user)  # type: ignore[method-assign]
         self.number = lru_cache(maxsize=65536)(self.number)  # type: ignore[method-assign]
         self.rendered = Rendered()
         self.route("GET", "/v2.1/users", self._list("justcall/users", self.user, 50))
@@ -87,8 +87,9 @@ class JustCall(Api):
                 self.world.count(collection))
             if request.query.get("order", "desc").lower() == "desc":
                 ids = ids[::-1]
-            # Records change while the sandbox's present moves on: served as built, not as kept.
-            render = (lambda i: self.rendered(collection, i, build)) if self.world.now is None else build
+            # Records change while the sandbox's present moves on or people are renamed: served as
+            # built, not as kept.
+            render = (lambda i: self.rendered(collection, i, build)) if self.world.settled else build
             data = [render(i) for i in page_slice(request, ids, page * size, size)]
             more = (page + 1) * size < len(ids)
             return Reply(200, {"status": "success", "count": len(data), "data": data,
@@ -146,8 +147,11 @@ class JustCall(Api):
     # -- records -------------------------------------------------------------------------------
 
     def user(self, i: int) -> dict:
+        return self._user(i, self.world.employee(i))
+
+    def _user(self, i: int, employee: Employee) -> dict:
+        """User ``i`` as ``employee``, whose name may change."""
         r = self.world.rng("justcall/users", i)
-        employee = self.world.employee(i)
         return {"id": 1001 + i, "name": employee.name, "email": employee.email,
                 "role": r.choice(["agent", "agent", "supervisor", "admin"]), "extension": 101 + i,
                 "timezone": r.choice(["America/New_York", "Europe/London", "Asia/Kolkata"]),
