@@ -9,6 +9,7 @@ models rebuild exactly those days. They read only dated endpoints and each other
 a snapshot (people) rebuilds no day; the marts are views that name the people when read.
 """
 
+import contextlib
 import functools
 import importlib.metadata
 import os
@@ -135,14 +136,38 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[st
     inputs is (dbt's ``buildable`` indirect selection; the default would run it on a missing table).
     """
     first, end = days or ("", "")
-    os.environ.update({**warehouse.dbt_environment(), "DBT_INDIRECT_SELECTION": "buildable",
-                       "COMMS_DBT_MIN_DATE": first, "COMMS_DBT_MAX_DATE": end})
+    run_environment = {**warehouse.dbt_environment(), "DBT_INDIRECT_SELECTION": "buildable",
+                       "COMMS_DBT_MIN_DATE": first, "COMMS_DBT_MAX_DATE": end}
     lock = warehouse.exclusive(warehouse.pipeline("dbt", GROUP), lambda: context.log.info("waiting for the warehouse"))
     with lock, tempfile.TemporaryDirectory(prefix="comms-dbt-") as artifacts:  # dbt's per-run files, not kept
         prepared = project.manifest_path.with_name(PARTIAL_PARSE)
         if prepared.exists():
             shutil.copyfile(prepared, Path(artifacts, PARTIAL_PARSE))
-        yield from dbt.cli(["build"], context=context, target_path=Path(artifacts)).stream()
+        with environment(run_environment):  # read once, as the dbt process starts
+            invocation = dbt.cli(BUILD, context=context, target_path=Path(artifacts))
+        yield from invocation.stream()
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment for the block, restored after it: the dbt process
+    started in it inherits them, and the next run in this process (one in-process execution after
+    another) does not."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# A build of the models and their data tests; the unit tests (fixed inputs, no warehouse data) run
+# in CI alone: ``dbt test --select test_type:unit``.
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
 
 
 def dbt_layer() -> list[dg.AssetsDefinition]:

@@ -26,6 +26,7 @@ from comms_assets.catalog import APIS
 from comms_assets.definitions import build_definitions
 from comms_assets.layer import PROJECT_DIR
 from comms_assets.sandbox import Sandbox, World
+from comms_assets.unified import BUILD
 from comms_assets_tests.conftest import END, FAST_RETRIES, point_at, range_tags
 from comms_assets_tests.servers import POSTGRES_TLS_URL, POSTGRES_URL, certificates, new_database, required
 
@@ -166,17 +167,18 @@ def expected_people(query: Query) -> dict[str, tuple]:
 
 
 def expected_matches(query: Query) -> set[tuple[str, str, str]]:
-    """(JustCall id, LACRM id, matched_on) of the contacts that are one customer."""
+    """(JustCall id, LACRM id, matched_on) of the contacts that are one customer: on any of a
+    LACRM person's numbers and emails."""
     justcall = [(str(i), e164(p), mail(m)) for i, p, m in query("select id, contact_number, email from justcall.contacts")]
-    phones = dict(query("select c.contact_id, p.text from lacrm.contacts c join lacrm.contacts__phone p "
-                        "on p._dlt_parent_id = c._dlt_id"))
-    emails = dict(query("select c.contact_id, e.text from lacrm.contacts c join lacrm.contacts__email e "
-                        "on e._dlt_parent_id = c._dlt_id"))
-    lacrm = [(i, e164(phones.get(i)), mail(emails.get(i))) for (i,) in query("select contact_id from lacrm.contacts")]
+    points: dict[str, set[str | None]] = collections.defaultdict(set)
+    for table, normal in (("phone", e164), ("email", mail)):
+        for contact, text in query(f"select c.contact_id, p.text from lacrm.contacts c join lacrm.contacts__{table} p "
+                                   "on p._dlt_parent_id = c._dlt_id"):
+            points[contact].add(normal(text))
     out = set()
     for jid, jphone, jmail in justcall:
-        found = [(lid, lphone == jphone and lphone is not None, lmail == jmail and lmail is not None)
-                 for lid, lphone, lmail in lacrm if (lphone and lphone == jphone) or (lmail and lmail == jmail)]
+        found = [(lid, jphone is not None and jphone in own, jmail is not None and jmail in own)
+                 for lid, own in points.items() if (jphone and jphone in own) or (jmail and jmail in own)]
         assert len(found) <= 1, "the sandbox's customers are distinct"
         for lid, phone, email in found:
             out.add((jid, lid, "phone and email" if phone and email else "phone" if phone else "email"))
@@ -236,6 +238,10 @@ def assert_marts_as_expected(query: Query) -> None:
                         "where matched_on is not null"))
     assert matched == expected_matches(query)
     assert {m for *_, m in matched} == {"phone and email", "phone", "email"}
+    [(on_second,)] = query("select count(*) from comms.contacts c join lacrm.contacts l on l.contact_id = "
+                           "c.lacrm_contact_id join lacrm.contacts__phone p on p._dlt_parent_id = l._dlt_id "
+                           "where p._dlt_list_idx = 1 and c.matched_on like 'phone%'")
+    assert on_second > 0  # matched on a LACRM person's second number
     [(rows, justcall, lacrm)] = query("select count(*), count(justcall_contact_id), count(lacrm_contact_id) "
                                       "from comms.contacts")
     assert justcall == query("select count(*) from justcall.contacts")[0][0]
@@ -278,6 +284,41 @@ def test_the_dbt_tests_ran_as_checks_the_keys_and_reconciliations_blocking(layer
     assert sum(name.startswith("adds_up_to_raw_") for name in blocking) == 4  # person_daily_activity's counters
     assert not any(is_blocking for (_, name), is_blocking in specs.items()
                    if name.startswith(("relationships_", "accepted_values_")))
+
+
+def test_every_mart_column_is_documented_with_its_source_fields(layer: Layer) -> None:
+    nodes = json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())["nodes"]
+    for mart in MARTS:
+        documented = {name for name, column in nodes[f"model.comms.{mart}"]["columns"].items()
+                      if column["description"].strip()}
+        columns = {name for (name,) in layer.query("select column_name from information_schema.columns where "
+                                                   f"table_schema = 'comms' and table_name = '{mart}'")}
+        assert columns and columns == documented, mart
+
+
+def dbt(tmp_path: Path, *args: str) -> tuple[int, dict[str, str]]:
+    """dbt itself in the project against the warehouse the environment names: its exit code and
+    each node's status."""
+    done = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT_DIR),
+                           "--profiles-dir", str(PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+                           "--log-path", str(tmp_path / "logs")],
+                          env={**os.environ, **warehouse.dbt_environment()}, capture_output=True, text=True, timeout=600,
+                          check=False)
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    return done.returncode, {r["unique_id"]: r["status"] for r in results}
+
+
+def test_the_dbt_unit_tests_pass_and_dagsters_builds_leave_them_out(copy_of: Callable[[str], Query],
+                                                                     tmp_path: Path) -> None:
+    """The unit tests (the E.164 forms, contact matching's rules) through dbt, as CI runs them;
+    the build Dagster runs (``BUILD``) runs the model and its data tests, not its unit test."""
+    code, unit = dbt(tmp_path / "unit", "test", "--select", "test_type:unit")
+    assert code == 0 and unit == {"unit_test.comms.contacts.contacts_match_on_every_point_and_break_ties_by_the_lowest_id":
+                                  "pass", "unit_test.comms.stg_justcall__contacts.e164_reads_every_form_people_type": "pass"}
+    code, built = dbt(tmp_path / "build", *BUILD, "--select", "contacts")
+    assert code == 0 and built["model.comms.contacts"] == "success" and "test.comms.unique_contacts_contact_key" in {
+        uid.rsplit(".", 1)[0] for uid in built}
+    assert not [uid for uid in built if uid.startswith("unit_test.")]
 
 
 def test_the_day_after_ten_costs_one_day_and_a_new_name_shows_on_every_day(tmp_path: Path) -> None:

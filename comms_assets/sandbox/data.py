@@ -218,12 +218,13 @@ class Customer:
 
     @property
     def lacrm_phones(self) -> list[str]:
-        """None for one in ten; an old number for one in twenty; written as people type them."""
+        """None for one in ten; an old number alone for one in forty, an old number before the
+        current one for another; written as people type them."""
         if self.luck >= 0.9:
             return []
-        number = self.phone if self.luck < 0.85 else self.phone[:-4] + f"{(int(self.phone[-4:]) + 1) % 10_000:04d}"
-        national = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
-        return [national if self.luck < 0.6 else f"+1 {number[2:5]}-{number[5:8]}-{number[8:]}"]
+        old = self.phone[:-4] + f"{(int(self.phone[-4:]) + 1) % 10_000:04d}"
+        numbers = [self.phone] if self.luck < 0.85 else [old] if self.luck < 0.875 else [old, self.phone]
+        return [f"({n[2:5]}) {n[5:8]}-{n[8:]}" if self.luck < 0.6 else f"+1 {n[2:5]}-{n[5:8]}-{n[8:]}" for n in numbers]
 
     @property
     def lacrm_email(self) -> str:
