@@ -29,7 +29,7 @@ from comms_assets.sandbox.data import today
 from comms_assets.unified import GROUP, manifest, models
 
 READ = ["justcall", "ringcentral", "gong", "lacrm"]
-STEP = re.compile(r'Finished execution of step "(comms_\w+)" in ([\d.]+)(m?s)')
+STEP = re.compile(r'Finished execution of step "(comms_\w+)" in (?:(\d+)m)?([\d.]+)(m?s)')
 
 
 def run(env: dict[str, str], *args: str) -> tuple[float, float]:
@@ -38,14 +38,15 @@ def run(env: dict[str, str], *args: str) -> tuple[float, float]:
     done = subprocess.run([*MATERIALIZE, *args], env=env, capture_output=True, text=True, check=False, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"run failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    step = sum(float(n) / (1000 if unit == "ms" else 1) for _, n, unit in STEP.findall(done.stdout + done.stderr))
+    step = sum(60 * int(minutes or 0) + float(n) / (1000 if unit == "ms" else 1)
+               for _, minutes, n, unit in STEP.findall(done.stdout + done.stderr))
     return time.monotonic() - started, step
 
 
 def history(days: int, scale: float) -> tuple[dict[str, int], list[tuple[str, tuple[float, float]]]]:
     """Load ``days`` of sandbox history, then build the layer: (rows per mart, timed runs)."""
     layer = models(manifest())
-    world = World(scale=scale, start=today() - timedelta(days=days))
+    world = World(scale=scale * days / 30, start=today() - timedelta(days=days))  # as busy a day, however long
     first, last = f"{world.start:%Y-%m-%d}", f"{world.end - timedelta(days=1):%Y-%m-%d}"
     with tempfile.TemporaryDirectory() as tmp, Sandbox(world=world, rate_limit_scale=0) as sandbox:
         warehouse = str(Path(tmp) / "bench.duckdb")
@@ -74,7 +75,7 @@ def selection(names: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, nargs="+", default=[30, 365], help="days of sandbox history, each")
-    parser.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
+    parser.add_argument("--scale", type=float, default=1.0, help="rows per day, as a multiple of the sandbox's")
     args = parser.parse_args()
     one_day: dict[int, tuple[float, float]] = {}
     for days in args.days:

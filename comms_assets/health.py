@@ -6,6 +6,8 @@ one finds an asset stale (schema drift and volume are checked in the load's step
   ``comms_freshness`` (Dagster's sensor for freshness checks) evaluates them as they come due.
 * ``comms_stale_alert``: a freshness check that fails raises the run-failure alert's line and
   webhook (``automation.deliver``), once per failed evaluation.
+* Quiet until something is wrong: an asset never loaded is not stale (it shows as never
+  materialized); its freshness is checked, and alerted, from its first load on.
 
 Freshness checks rather than the newer ``FreshnessPolicy``: each evaluation is an asset-check
 record, which a sensor reads to alert and a test evaluates at a fixed time. Their supersession
@@ -39,10 +41,29 @@ def freshness_checks() -> list[dg.AssetChecksDefinition]:
 
 
 def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    """Dagster's sensor for freshness checks, for the assets loaded at least once: a fresh
+    deployment is quiet until something is wrong (an asset never loaded shows as never
+    materialized, its check not evaluated, rather than as a failed check and an alert)."""
     with _quiet():
-        return dg.build_sensor_for_freshness_checks(freshness_checks=checks, name="comms_freshness",
-                                                    minimum_interval_seconds=600,
-                                                    default_status=dg.DefaultSensorStatus.RUNNING)
+        due = dg.build_sensor_for_freshness_checks(freshness_checks=checks, name="comms_freshness_due")
+
+    @dg.sensor(name="comms_freshness", minimum_interval_seconds=600, default_status=dg.DefaultSensorStatus.RUNNING,
+               asset_selection=dg.AssetSelection.checks(*checks),
+               description="Evaluates the freshness checks as they come due, for the assets loaded at least once.")
+    def freshness(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason | None:
+        request = due(context)  # Dagster's choice of the checks due (its cursor kept in this sensor's)
+        if not isinstance(request, dg.RunRequest):
+            return request
+        keys = [key for key in request.asset_check_keys or () if ever_loaded(context.instance, key.asset_key)]
+        if not keys:
+            return dg.SkipReason("the checks due are of assets never loaded yet")
+        return dg.RunRequest(asset_check_keys=keys, tags=request.tags)
+
+    return freshness
+
+
+def ever_loaded(instance: dg.DagsterInstance, key: dg.AssetKey) -> bool:
+    return instance.get_latest_materialization_event(key) is not None
 
 
 @contextmanager
@@ -63,6 +84,8 @@ def stale_alert(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
         failed = sorted((r for r in latest.values() if r.status == AssetCheckExecutionRecordStatus.FAILED
                          and r.id > seen), key=lambda r: r.id)
         for record in failed:
+            if not ever_loaded(context.instance, record.key.asset_key):
+                continue  # never loaded (a check run by hand before the first load): nothing is stale yet
             evaluation = record.event.asset_check_evaluation if record.event else None
             why = (evaluation.description if evaluation else None) or "not loaded in time"
             line = f"ALERT comms_assets {record.key.asset_key.to_user_string()} is stale: {why}"

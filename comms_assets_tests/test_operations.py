@@ -12,6 +12,7 @@ import pytest
 import responses
 from dagster._core.test_utils import freeze_time
 
+from comms_assets import health
 from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
 from comms_assets_tests.conftest import END, FAST_RETRIES, calls_on, point_at, range_tags
@@ -126,6 +127,38 @@ def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_coun
     assert volume.metadata["low_days"].value == [{"day": days[-1], "rows": usual[-1] // 10,
                                                   "median_of_previous_days": median, "days_compared": 7}]
     assert volume.description.startswith(f"{days[-1]}: {usual[-1] // 10} rows, median {median:g}")
+
+
+def test_a_fresh_deployment_is_quiet_until_an_asset_is_loaded(busy_day: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing loaded, two days past every deadline: the freshness sensor asks for no check, and
+    checks run by hand (failing: never materialized) raise no alert. Once justcall/calls is
+    loaded, the sensor asks for its check alone as it comes due (the test below follows a late
+    asset to its alert)."""
+    defs = build_definitions()
+    repository = defs.get_repository_def()
+    freshness, alert = (repository.get_sensor_def(name) for name in ("comms_freshness", "comms_stale_alert"))
+    calls = dg.AssetCheckKey(dg.AssetKey(["justcall", "calls"]), "freshness_check")
+    checks = [key for definition in health.freshness_checks() for key in definition.check_keys]
+    instance = dg.DagsterInstance.get()
+    monkeypatch.setenv("COMMS_ALERT_WEBHOOK", "https://hooks.test/comms")
+    late = END + timedelta(days=2)
+    with freeze_time(late):
+        quiet = freshness(dg.build_sensor_context(instance=instance, repository_def=repository))
+        by_hand = run_of(defs, dg.AssetSelection.checks(*(key for key in checks if key != calls)))
+    assert isinstance(quiet, dg.SkipReason)
+    assert len(checks) == 35 and len(by_hand.get_asset_check_evaluations()) == 34
+    assert not any(e.passed for e in by_hand.get_asset_check_evaluations())
+    with responses.RequestsMock() as hooks:
+        alert(dg.build_sensor_context(instance=instance))
+        assert not hooks.calls
+
+    with freeze_time(END + timedelta(hours=3)):  # before the deadline: its check passes with the load
+        loaded = run_of(defs, "justcall/calls", partition_key=f"{END - timedelta(days=2):%Y-%m-%d}")
+    assert loaded.success and all(e.passed for e in loaded.get_asset_check_evaluations())
+    with freeze_time(late):
+        request = freshness(dg.build_sensor_context(instance=instance, repository_def=repository))
+    assert isinstance(request, dg.RunRequest)
+    assert request.asset_check_keys == [calls]
 
 
 def test_a_day_left_unloaded_makes_the_asset_stale_at_the_deadline_and_raises_the_alert(
