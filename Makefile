@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install servers demo test dev lock check
+.PHONY: install servers demo test dev ui lock check
 
 # The dbt project's sources (generated from the catalog) and manifest, which the definitions load.
 DBT = comms_assets/dbt_project
@@ -52,7 +52,10 @@ servers:
 	       "(or set TEST_POSTGRES_URL and TEST_REDIS_URL)"; exit 1; fi; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server openssl >/dev/null
 
+# The UI on the sandbox (offline, like the demo), or on the real APIs with your credentials set.
 dev: install
-	mkdir -p .dagster_home && cp -n dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster instance concurrency set comms_warehouse 1
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
+	$(BIN)/python -m comms_assets.dev
+
+ui: install
+	mkdir -p .dagster_home && cp -n deploy/local/dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev --host 127.0.0.1 --port 3000

@@ -51,7 +51,12 @@ def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinit
                asset_selection=dg.AssetSelection.checks(*checks),
                description="Evaluates the freshness checks as they come due, for the assets loaded at least once.")
     def freshness(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason | None:
-        request = due(context)  # Dagster's choice of the checks due (its cursor kept in this sensor's)
+        # Dagster's choice of the checks due, its cursor kept in this sensor's; its own log lines
+        # (a line per check it would request, loaded or not) stay out of this sensor's.
+        inner = dg.build_sensor_context(instance=context.instance, cursor=context.cursor,
+                                        repository_def=context.repository_def)
+        request = due(inner)
+        context.update_cursor(inner.cursor)
         if not isinstance(request, dg.RunRequest):
             return request
         keys = [key for key in request.asset_check_keys or () if ever_loaded(context.instance, key.asset_key)]

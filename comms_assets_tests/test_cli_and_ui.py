@@ -116,7 +116,7 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     raw = [n for n in nodes if n["groupName"] != "comms"]
     assert len(raw) == 35 and {n["groupName"] for n in raw} == {"justcall", "ringcentral", "gong", "sendpulse", "lacrm"}
     assert sum(n["isPartitioned"] for n in raw) == 9 and all(n["hasAssetChecks"] for n in raw)
-    assert len(nodes) == 35 + 17 and sum(n["isPartitioned"] for n in nodes) == 9 + 10  # the dbt models
+    assert len(nodes) == 35 + 21 and sum(n["isPartitioned"] for n in nodes) == 9 + 10  # the dbt models
     checks = [(n["assetKey"]["path"][0], c) for n, checks in zip(nodes, data["assetCheckExecutions"], strict=True)
               for c in checks["assetChecksOrError"]["checks"]]
     raw_checks = [c for group, c in checks if group != "comms"]
@@ -124,7 +124,7 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     assert {c["name"] for c in raw_checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
     assert sum(c["blocking"] for c in raw_checks) == 68
     dbt_tests = [c for group, c in checks if group == "comms"]
-    assert len(dbt_tests) == 52 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_", "adds_up_"))
+    assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_", "adds_up_"))
                                         for c in dbt_tests)
     assert upstream_raw(nodes) == MART_INPUTS
     assert {s["name"] for s in data["schedulesOrError"]["results"]} == {
@@ -185,20 +185,33 @@ def test_a_warehouse_named_like_one_of_its_schemas_is_refused_before_anything_lo
     assert not Path(warehouse).exists()
 
 
-def test_dg_dev_serves_the_code_location(tmp_path: Path) -> None:
+def test_make_dev_serves_the_ui_on_the_sandbox_and_starts_without_a_warning(tmp_path: Path) -> None:
+    """What ``make dev`` runs: the sandbox and ``dg dev`` together, the code location loaded, and
+    nothing in the start-up output warns (neither a supersession nor the instance)."""
     port = free_port()
-    env = {**clean_env(), "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
-    dev = subprocess.Popen([str(Path(sys.executable).with_name("dg")), "dev", "-h", "127.0.0.1", "-p", str(port)],
-                           cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)  # dg dev starts a webserver, a daemon and a code server
+    env = {**clean_env(), "DAGSTER_HOME": str(tmp_path / "home"),
+           "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "w.duckdb")}
+    dev = subprocess.Popen([sys.executable, "-m", "comms_assets.dev", "--port", str(port)], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)  # the sandbox, and dg dev's webserver, daemon and code server
     try:
         serving(port, dev)
         nodes = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ assetNodes { id } }"},
                               timeout=60).json()["data"]["assetNodes"]
+        time.sleep(5)  # the daemon's first ticks
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
-    assert len(nodes) == 35 + 17  # the raw assets and the dbt models
+        os.killpg(dev.pid, signal.SIGINT)
+        output, _ = dev.communicate(timeout=60)
+    assert len(nodes) == 35 + 21  # the raw assets and the dbt models
+    assert output.startswith("sandbox on http://127.0.0.1:") and f"the UI on http://127.0.0.1:{port}" in output
+    warned = [line for line in output.splitlines() if re.search(r"warn|supersede|deprecat", line, re.IGNORECASE)]
+    assert not warned, output[-3000:]
+
+
+def test_make_dev_refuses_to_stand_in_for_real_credentials() -> None:
+    done = subprocess.run([sys.executable, "-m", "comms_assets.dev"], cwd=REPO, capture_output=True, text=True,
+                          env={**clean_env(), "GONG_ACCESS_KEY": "set"}, timeout=120, check=False)
+    assert done.returncode == 2 and "GONG_ACCESS_KEY set" in done.stderr and "make ui" in done.stderr
 
 
 def test_dg_checks_the_definitions_without_credentials_and_launches_an_asset(
