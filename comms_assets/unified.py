@@ -13,6 +13,7 @@ import contextlib
 import functools
 import importlib.metadata
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -123,6 +124,38 @@ class Translator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition:
         return UPDATE_WITH_INPUTS if DAILY in dbt_resource_props.get("tags", ()) else UPDATE_WHOLE
+
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        """dbt's test as a check, described (dbt's generic tests carry no description of their own)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        node = manifest["nodes"][unique_id]
+        return spec._replace(description=node["description"] or describe_test(node.get("test_metadata", {})))
+
+
+def describe_test(metadata: Mapping[str, Any]) -> str:
+    """What a generic dbt test asserts, in words, from its name and arguments."""
+    args = metadata.get("kwargs", {})
+    column = args.get("column_name", "")
+    match metadata.get("name"):
+        case "unique":
+            return f"{column} is unique."
+        case "not_null":
+            return f"{column} is never null."
+        case "accepted_values":
+            return f"{column} is one of {', '.join(yaml.safe_load(str(args['values'])))} (a warning otherwise)."
+        case "relationships":
+            target = re.sub(r"ref\('(\w+)'\)", r"\1", args["to"])
+            return f"Each {column} is in {target}.{args['field']} (a warning otherwise)."
+        case "reconciles_with_raw":
+            return ("Per source and UTC day of the run's days: exactly the raw tables' distinct keys, each once "
+                    "(a row lost or doubled between raw and here fails).")
+        case "adds_up_to_raw":
+            return f"Per UTC day of the run's days, {args['counter']} adds up to the raw rows it counts."
+        case name:
+            return f"dbt test {name}."
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[str, str] | None = None) -> Iterator:

@@ -65,7 +65,7 @@ def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
 QUERY = """
 {
   assetNodes { assetKey { path } groupName isPartitioned hasAssetChecks dependencyKeys { path } }
-  assetCheckExecutions: assetNodes { assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
+  assetCheckExecutions: assetNodes { assetChecksOrError { ... on AssetChecks { checks { name blocking description } } } }
   schedulesOrError(repositorySelector: {repositoryLocationName: "comms_assets.definitions",
                                         repositoryName: "__repository__"}) {
     ... on Schedules { results { name cronSchedule } }
@@ -126,6 +126,8 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     dbt_tests = [c for group, c in checks if group == "comms"]
     assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_", "adds_up_"))
                                         for c in dbt_tests)
+    assert all(c["description"] for _, c in checks)  # each says what it checks, dbt's tests included
+    assert "Each person_email is in people.email (a warning otherwise)." in {c["description"] for c in dbt_tests}
     assert upstream_raw(nodes) == MART_INPUTS
     assert {s["name"] for s in data["schedulesOrError"]["results"]} == {
         "justcall_daily_schedule", "ringcentral_daily_schedule", "gong_daily_schedule", "lacrm_daily_schedule"}
