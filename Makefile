@@ -57,5 +57,4 @@ dev: install
 	$(BIN)/python -m comms_assets.dev
 
 ui: install
-	mkdir -p .dagster_home && cp -n deploy/local/dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev --host 127.0.0.1 --port 3000
+	$(BIN)/python -m comms_assets.dev --real-apis

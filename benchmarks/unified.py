@@ -24,9 +24,10 @@ from pathlib import Path
 import duckdb
 
 from comms_assets.demo import MATERIALIZE, keys
+from comms_assets.layer import selection
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.unified import GROUP, manifest, models
+from comms_assets.unified import manifest, models
 
 READ = ["justcall", "ringcentral", "gong", "lacrm"]
 STEP = re.compile(r'Finished execution of step "(comms_\w+)" in (?:(\d+)m)?([\d.]+)(m?s)')
@@ -66,10 +67,6 @@ def history(days: int, scale: float) -> tuple[dict[str, int], list[tuple[str, tu
             rows = {mart: con.execute(f"select count(*) from comms.{mart}").fetchone()[0]
                     for mart in ("calls", "messages", "people", "contacts", "person_daily_activity")}
     return rows, figures
-
-
-def selection(names: list[str]) -> str:
-    return ",".join(f"{GROUP}/{name}" for name in names)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from datetime import timedelta
 import duckdb
 
 from comms_assets.catalog import APIS
-from comms_assets.layer import GROUP, MANIFEST, models, read_manifest
+from comms_assets.layer import MANIFEST, models, read_manifest, selection
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
 from comms_assets.warehouse import duckdb_path
@@ -67,9 +67,8 @@ def runs(world: World, per_group: bool = False) -> list[Run]:
     last = world.end - timedelta(days=1)
     span = f"{last - timedelta(days=2) if per_group else world.start:%Y-%m-%d}...{last:%Y-%m-%d}"
     layer = models(manifest())
-    modelled, views = ",".join(f"{GROUP}/{name}" for name in layer.snapshots), ",".join(
-        f"{GROUP}/{name}" for name in layer.views)
-    daily_layer = ["--select", ",".join(f"{GROUP}/{name}" for name in layer.daily), "--partition-range", span]
+    modelled, views = selection(layer.snapshots), selection(layer.views)
+    daily_layer = ["--select", selection(layer.daily), "--partition-range", span]
     if not per_group:
         return [Run(["--select", f"{keys(list(APIS), partitioned=False)},{modelled}"]),
                 Run(["--select", keys(list(APIS), partitioned=True), "--partition-range", span]),

@@ -21,6 +21,11 @@ def read_manifest() -> dict[str, Any]:
     return json.loads(MANIFEST.read_text())
 
 
+def selection(names: list[str]) -> str:
+    """The models ``names`` as a Dagster CLI ``--select``."""
+    return ",".join(f"{GROUP}/{name}" for name in names)
+
+
 class Models(NamedTuple):
     """The project's models by how they are built."""
 

@@ -12,7 +12,7 @@ class MissingCredentials(dg.Failure):
     """Raised before any request when an API's environment variables are not set."""
 
 
-def _secret(name: str) -> str | None:
+def secret(name: str) -> str | None:
     """An environment variable, or the same name (lower case) in ``.dlt/secrets.toml``."""
     return dlt.secrets.get(name.lower(), str)
 
@@ -29,7 +29,7 @@ class ApiCredentials(dg.ConfigurableResource):
     def values(self) -> dict[str, str]:
         """The first complete set of the API's variables; otherwise fail naming what is missing."""
         sets = APIS[self.api].credentials
-        found = {name: value for names in sets for name in names if (value := _secret(name))}
+        found = {name: value for names in sets for name in names if (value := secret(name))}
         for names in sets:
             if all(name in found for name in names):
                 return {name: found[name] for name in names}

@@ -71,8 +71,9 @@ def prepare() -> None:
         partial.write_text(text)
         partial.replace(SOURCES)
     aside = Path("target", f"prepare-{os.getpid()}")
-    os.environ.update(warehouse.dbt_environment())  # the default warehouse's profile: its runs parse partially
-    dbt_resource().cli(["parse", "--quiet"], target_path=aside).wait()
+    with environment(warehouse.dbt_environment()):  # the default warehouse's profile: its runs parse partially
+        invocation = dbt_resource().cli(["parse", "--quiet"], target_path=aside)
+    invocation.wait()
     for name in (PARTIAL_PARSE, "manifest.json"):
         (PROJECT_DIR / aside / name).replace(project.manifest_path.with_name(name))
     shutil.rmtree(PROJECT_DIR / aside, ignore_errors=True)
@@ -132,7 +133,11 @@ class Translator(DagsterDbtTranslator):
         if spec is None or spec.description:
             return spec
         node = manifest["nodes"][unique_id]
-        return spec._replace(description=node["description"] or describe_test(node.get("test_metadata", {})))
+        if node["description"]:
+            return spec._replace(description=node["description"])
+        warns = str(node["config"].get("severity", "")).lower() == "warn"
+        return spec._replace(description=describe_test(node.get("test_metadata", {}))
+                             + (" (a warning otherwise)." if warns else "."))
 
 
 def describe_test(metadata: Mapping[str, Any]) -> str:
@@ -141,21 +146,21 @@ def describe_test(metadata: Mapping[str, Any]) -> str:
     column = args.get("column_name", "")
     match metadata.get("name"):
         case "unique":
-            return f"{column} is unique."
+            return f"{column} is unique"
         case "not_null":
-            return f"{column} is never null."
+            return f"{column} is never null"
         case "accepted_values":
-            return f"{column} is one of {', '.join(yaml.safe_load(str(args['values'])))} (a warning otherwise)."
+            return f"{column} is one of {', '.join(yaml.safe_load(str(args['values'])))}"
         case "relationships":
             target = re.sub(r"ref\('(\w+)'\)", r"\1", args["to"])
-            return f"Each {column} is in {target}.{args['field']} (a warning otherwise)."
+            return f"Each {column} is in {target}.{args['field']}"
         case "reconciles_with_raw":
             return ("Per source and UTC day of the run's days: exactly the raw tables' distinct keys, each once "
-                    "(a row lost or doubled between raw and here fails).")
+                    "(a row lost or doubled between raw and here fails)")
         case "adds_up_to_raw":
-            return f"Per UTC day of the run's days, {args['counter']} adds up to the raw rows it counts."
+            return f"Per UTC day of the run's days, {args['counter']} adds up to the raw rows it counts"
         case name:
-            return f"dbt test {name}."
+            return f"dbt test {name}"
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[str, str] | None = None) -> Iterator:

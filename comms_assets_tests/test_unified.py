@@ -296,11 +296,11 @@ def test_every_mart_column_is_documented_with_its_source_fields(layer: Layer) ->
         assert columns and columns == documented, mart
 
 
-def dbt(tmp_path: Path, *args: str) -> tuple[int, dict[str, str]]:
-    """dbt itself in the project against the warehouse the environment names: its exit code and
+def dbt(tmp_path: Path, *args: str, project: Path = PROJECT_DIR) -> tuple[int, dict[str, str]]:
+    """dbt itself in ``project`` against the warehouse the environment names: its exit code and
     each node's status."""
-    done = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT_DIR),
-                           "--profiles-dir", str(PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+    done = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(project),
+                           "--profiles-dir", str(project), "--target-path", str(tmp_path / "target"),
                            "--log-path", str(tmp_path / "logs")],
                           env={**os.environ, **warehouse.dbt_environment()}, capture_output=True, text=True, timeout=600,
                           check=False)
@@ -450,15 +450,9 @@ def build_with_a_planted_loss(tmp_path: Path) -> set[str]:
     shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
     staging = copy / "models" / "staging" / "stg_justcall__calls.sql"
     staging.write_text(staging.read_text() + "where id > (select min(id) from {{ source('justcall', 'calls') }})\n")
-    dbt = Path(sys.executable).with_name("dbt")
-    done = subprocess.run([str(dbt), "build", "--select", "stg_justcall__calls+", "--project-dir", str(copy),
-                           "--profiles-dir", str(copy), "--target-path", str(tmp_path / "target"),
-                           "--log-path", str(tmp_path / "logs")],
-                          env={**os.environ, **warehouse.dbt_environment()}, capture_output=True, text=True, timeout=600,
-                          check=False)
-    assert done.returncode == 1, done.stdout[-3000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2] for r in results if r["status"] in ("fail", "error")}
+    code, results = dbt(tmp_path, "build", "--select", "stg_justcall__calls+", project=copy)
+    assert code == 1
+    return {uid.split(".")[2] for uid, status in results.items() if status in ("fail", "error")}
 
 
 PLANTED_LOSS_FAILS = {"reconciles_with_raw_calls"}
