@@ -124,7 +124,7 @@ def _multi_asset(api: Api, endpoints: list[Endpoint], partitioned: bool) -> dg.A
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization |
                                                              dg.AssetCheckResult]:
-        if partitioned and len(context.partition_keys) > 1:
+        if context.has_partition_key_range and len(context.partition_keys) > 1:
             refuse_models_in_range(context, api)
         checks = set(context.selected_asset_check_keys)
         loaded: dict[dg.AssetKey, dict[str, int]] = collections.defaultdict(dict)  # rows per day, for volumes
