@@ -40,17 +40,21 @@ demo: install
 test: install servers
 	$(BIN)/python -m pytest
 
-# The production-profile tests need PostgreSQL and Redis: the test session starts its own on
-# 127.0.0.1 from Debian's packages (installed here when missing, as root), unless
-# TEST_POSTGRES_URL and TEST_REDIS_URL point at servers of your own.
+# The production-profile tests need PostgreSQL and Redis, the browser test Chromium: the test session
+# starts its own servers on 127.0.0.1 from Debian's packages (installed here when missing, as root),
+# unless TEST_POSTGRES_URL and TEST_REDIS_URL point at servers of your own. Chromium is Debian's
+# (/usr/bin/chromium, kept current by Debian's security updates); Playwright drives it and never
+# downloads a browser of its own.
 servers:
-	@if [ -n "$$TEST_POSTGRES_URL" ] && [ -n "$$TEST_REDIS_URL" ]; then exit 0; fi; \
-	if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null \
-	  && command -v openssl >/dev/null; then exit 0; fi; \
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null \
+	  && command -v openssl >/dev/null && [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ -n "$$TEST_POSTGRES_URL" ] && [ -n "$$TEST_REDIS_URL" ] && [ -x /usr/bin/chromium ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "make test needs PostgreSQL, Redis and openssl: sudo apt-get install postgresql redis-server openssl" \
-	       "(or set TEST_POSTGRES_URL and TEST_REDIS_URL)"; exit 1; fi; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server openssl >/dev/null
+	  echo "make test needs PostgreSQL, Redis, openssl and Chromium:" \
+	       "sudo apt-get install postgresql redis-server openssl chromium" \
+	       "(or set TEST_POSTGRES_URL and TEST_REDIS_URL for servers of your own)"; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server openssl \
+	  chromium >/dev/null
 
 # The UI on the sandbox (offline, like the demo), or on the real APIs with your credentials set.
 dev: install

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import requests
 
 from comms_assets.sandbox import Sandbox, World
 from comms_assets_tests.servers import SESSION, Servers
@@ -153,3 +156,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if servers := config.stash.get(SERVERS, None):
         servers.stop()
+
+
+def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until the Dagster webserver on ``port`` answers (failing if ``process`` exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(1)

@@ -17,7 +17,7 @@ import requests
 
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets_tests.conftest import REPO, SANDBOX_COLLECTION, clean_env, cli_env
+from comms_assets_tests.conftest import REPO, SANDBOX_COLLECTION, clean_env, cli_env, serving
 from comms_assets_tests.servers import free_port
 
 pytestmark = [pytest.mark.cli]
@@ -46,20 +46,6 @@ def test_parallel_runs_share_one_duckdb_file(sandbox: Sandbox, sandbox_env: dict
         assert loaded_days == set(days)
         assert con.execute("select count(*) from sendpulse.campaigns").fetchone()[0] == 200
         assert con.execute("select count(*) from lacrm.notes").fetchone()[0] == 10_050
-
-
-def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
-    """Wait until the Dagster webserver on ``port`` answers (failing if ``process`` exits)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(1)
 
 
 QUERY = """
