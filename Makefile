@@ -5,15 +5,17 @@ BIN = $(VENV)/bin
 
 .PHONY: install servers demo test dev ui lock check
 
-# The dbt project's sources (generated from the catalog) and manifest, which the definitions load.
+# The dbt project's manifest, which the definitions read (they prepare nothing as they load), and
+# the package's bytecode, so that loading them writes no file either.
 DBT = comms_assets/dbt_project
 MANIFEST = $(DBT)/target/manifest.json
 
 install: $(VENV)/.installed $(MANIFEST)
+	@$(BIN)/python -m compileall -q comms_assets
 
-$(MANIFEST): $(VENV)/.installed $(DBT)/dbt_project.yml $(DBT)/profiles.yml comms_assets/catalog/*.py \
-		$(shell find $(DBT)/models $(DBT)/macros $(DBT)/tests -type f -not -name _sources.yml)
-	$(BIN)/python -m comms_assets.unified
+$(MANIFEST): $(VENV)/.installed $(DBT)/dbt_project.yml $(DBT)/profiles.yml \
+		$(shell find $(DBT)/models $(DBT)/macros $(DBT)/tests -type f)
+	$(BIN)/python -m comms_assets.engine.layer
 
 # Exactly the versions the tests passed with (requirements.lock), then the project itself.
 $(VENV)/.installed: pyproject.toml requirements.lock

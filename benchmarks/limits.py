@@ -11,8 +11,9 @@ Printed per API: requests, 429s received, the request rate achieved ÷ the bindi
 time from first to last request ÷ the least time the limits allow for that many requests (the
 first window's calls may go at once, then one window's worth per window).
 
-LACRM is not paced here: see ``CASES``. Then LACRM's requests for pipeline items and contact events on a 50,000-contact account, by
-the bulk calls (counted) and one call per contact per endpoint (two per contact: the former way).
+LACRM is not paced here: see ``CASES``. Then LACRM's requests for pipeline items and contact events on
+a 50,000-contact account, by the bulk calls (counted) and one call per contact per endpoint (two per
+contact: the former way).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import requests
 from load import SandboxProcess
 
 from comms_assets.catalog import APIS
-from comms_assets.limits import PACE
+from comms_assets.engine.limits import PACE
+from comms_assets.engine.sources import LoadStats, build_source
 from comms_assets.sandbox.data import today
-from comms_assets.sources import LoadStats, build_source
 
 # api -> (endpoint, sandbox collection, rows per request, time scale)
 CASES = {
@@ -71,7 +72,8 @@ def run(api_name: str, seconds: float, work: str) -> dict:
         sandbox.clear()
         api = APIS[api_name]
         credentials = {name: sandbox.env[name] for name in api.credentials[0]}
-        pipeline = dlt.pipeline(f"limits_{api_name}", destination=dlt.destinations.duckdb(f"{work}/limits_{api_name}.duckdb"),
+        pipeline = dlt.pipeline(f"limits_{api_name}",
+                                destination=dlt.destinations.duckdb(f"{work}/limits_{api_name}.duckdb"),
                                 dataset_name=api_name, pipelines_dir=f"{work}/pipelines")
         end = today()
         source = build_source(api, credentials, (end - timedelta(days=DAYS), end), LoadStats(), log=print)

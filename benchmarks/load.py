@@ -85,8 +85,8 @@ def case_dlt(url: str, auth: str, rows: int, work: str, file_format: str | None 
 def case_ours_dlt(url: str, auth: str, rows: int, work: str) -> dlt.Pipeline:
     os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = f"{work}/ours.duckdb"
     from comms_assets.catalog import APIS
-    from comms_assets.sources import build_source
-    from comms_assets.warehouse import LOADER_FILE_FORMAT, pipeline
+    from comms_assets.engine.sources import build_source
+    from comms_assets.engine.warehouse import LOADER_FILE_FORMAT, pipeline
 
     key, secret = auth.split(":")
     window = (today() - timedelta(days=DAYS), today())

@@ -24,7 +24,8 @@ from comms_assets.demo import MATERIALIZE, runs
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
 
-STEP = re.compile(r' - (?P<step>\w+) - STEP_SUCCESS - Finished execution of step "\w+" in (?P<took>[\d.]+)(?P<unit>ms|s|m)')
+STEP = re.compile(r' - (?P<step>\w+) - STEP_SUCCESS - Finished execution of step "\w+" '
+                  r'in (?P<took>[\d.]+)(?P<unit>ms|s|m)')
 COMMITTED = re.compile(r" - (?P<step>\w+) - \w+: (?P<done>\d+) of (?P<days>\d+) days committed")
 UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
 

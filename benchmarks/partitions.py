@@ -45,8 +45,8 @@ def run(sandbox: Sandbox, first: str, last: str, warehouse: str) -> tuple[float,
 def scheduled(sandbox: Sandbox, warehouse: str) -> tuple[float, int, int]:
     """Each API's scheduled daily run: its daily job over the days its schedule asks for now."""
     os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = warehouse
-    from comms_assets.automation import settling_days
     from comms_assets.definitions import build_definitions
+    from comms_assets.defs.automation import settling_days
 
     defs = build_definitions()
     sandbox.log.clear()

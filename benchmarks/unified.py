@@ -24,10 +24,9 @@ from pathlib import Path
 import duckdb
 
 from comms_assets.demo import MATERIALIZE, keys
-from comms_assets.layer import selection
+from comms_assets.engine.layer import models, read_manifest, selection
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.unified import manifest, models
 
 READ = ["justcall", "ringcentral", "gong", "lacrm"]
 STEP = re.compile(r'Finished execution of step "(comms_\w+)" in (?:(\d+)m)?([\d.]+)(m?s)')
@@ -46,7 +45,7 @@ def run(env: dict[str, str], *args: str) -> tuple[float, float]:
 
 def history(days: int, scale: float) -> tuple[dict[str, int], list[tuple[str, tuple[float, float]]]]:
     """Load ``days`` of sandbox history, then build the layer: (rows per mart, timed runs)."""
-    layer = models(manifest())
+    layer = models(read_manifest())
     world = World(scale=scale * days / 30, start=today() - timedelta(days=days))  # as busy a day, however long
     first, last = f"{world.start:%Y-%m-%d}", f"{world.end - timedelta(days=1):%Y-%m-%d}"
     with tempfile.TemporaryDirectory() as tmp, Sandbox(world=world, rate_limit_scale=0) as sandbox:

@@ -21,12 +21,13 @@ from datetime import timedelta
 import duckdb
 
 from comms_assets.catalog import APIS
-from comms_assets.layer import MANIFEST, models, read_manifest, selection
+from comms_assets.engine.layer import MANIFEST, models, prepare, read_manifest, selection
+from comms_assets.engine.warehouse import duckdb_path
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.warehouse import duckdb_path
 
-EVENT = re.compile(r" - (?P<step>[\w]+) - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
+EVENT = re.compile(r" - (?P<step>[\w]+)"
+                   r" - (?P<event>STEP_START|ASSET_MATERIALIZATION|STEP_FAILURE|ASSET_CHECK_EVALUATION)"
                    r" - (?P<text>.*)")
 
 
@@ -41,8 +42,6 @@ def keys(apis: list[str], partitioned: bool) -> str:
 def manifest() -> dict:
     """The dbt manifest, prepared first on a checkout that has none (dbt and Dagster load only then)."""
     if not MANIFEST.exists():
-        from comms_assets.unified import prepare
-
         prepare()
     return read_manifest()
 
@@ -164,7 +163,8 @@ def across(path: str, day: str) -> list[str]:
              f"  people: {everyone} ({in_all} in JustCall, Gong and LACRM alike)",
              f"  customers: {customers} ({matched} matched across JustCall and LACRM)",
              f"  {'busiest people':<28} {'calls':>6} {'of them Gong':>12} {'talk min':>9} {'texts':>6}"]
-    lines += [f"  {name:<28} {calls:>6} {gong:>12} {minutes:>9.0f} {texts:>6}" for name, calls, gong, minutes, texts in people]
+    lines += [f"  {name:<28} {calls:>6} {gong:>12} {minutes:>9.0f} {texts:>6}" for name, calls, gong, minutes,
+              texts in people]
     return lines
 
 

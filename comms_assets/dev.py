@@ -18,10 +18,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from comms_assets.catalog import APIS
-from comms_assets.resources import secret
+from comms_assets.defs.resources import secret
+from comms_assets.engine.warehouse import duckdb_path
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets.warehouse import duckdb_path
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / ".dagster_home"

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import requests
 
+from comms_assets.definitions import build_definitions
 from comms_assets.sandbox import Sandbox, World
 from comms_assets_tests.servers import SESSION, Servers
 
@@ -31,7 +33,8 @@ SANDBOX_COLLECTION = {
     "ringcentral/company_business_hours": "ringcentral/company_business_hours",
     "ringcentral/forwarding_numbers": "ringcentral/forwarding_numbers",
     "ringcentral/blocked_allowed_phonenumbers": "ringcentral/blocked_numbers",
-    "ringcentral/user_call_records": "ringcentral/call_log", "ringcentral/user_active_calls": "ringcentral/active_calls",
+    "ringcentral/user_call_records": "ringcentral/call_log",
+    "ringcentral/user_active_calls": "ringcentral/active_calls",
     "ringcentral/call_monitoring_groups": "ringcentral/monitoring_groups",
     "ringcentral/call_queues": "ringcentral/call_queues", "ringcentral/ivr_prompts": "ringcentral/ivr_prompts",
     "gong/users": "gong/users", "gong/calls": "gong/calls", "gong/extensive_calls": "gong/extensive_calls",
@@ -170,3 +173,41 @@ def serving(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
         assert process.poll() is None, "the server exited"
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(1)
+
+
+def run(selection: str, partition_key: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    """A real in-process run of ``selection`` with the code location's assets and resources."""
+    defs = build_definitions()
+    return dg.materialize(
+        defs.assets,
+        selection=selection,
+        partition_key=partition_key,
+        resources=defs.resources,
+        raise_on_error=raise_on_error,
+    )
+
+
+def rows(env: dict[str, str], sql: str) -> int:
+    """One number from the warehouse that ``env`` points at."""
+    with duckdb.connect(env["DESTINATION__DUCKDB__CREDENTIALS"], read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def sandbox_days(sandbox: Sandbox, endpoint: str, day: str) -> int:
+    """What the sandbox holds for one endpoint on one UTC day, from its own world."""
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    collection = {
+        "justcall/calls": "justcall/calls",
+        "justcall/sms": "justcall/texts",
+        "ringcentral/user_call_records": "ringcentral/call_log",
+        "gong/calls": "gong/calls",
+        "gong/extensive_calls": "gong/calls",
+        "gong/answered_scorecards": "gong/answered_scorecards",
+        "lacrm/tasks": "lacrm/tasks",
+        "lacrm/events": "lacrm/events",
+        "justcall/agent_analytics": "justcall/calls",
+    }[endpoint]
+    ids = sandbox.world.between(collection, start, start + timedelta(days=1))
+    if endpoint == "justcall/agent_analytics":  # one row per agent who called that day
+        return len({sandbox.apis["justcall"].call(i)["agent_id"] for i in ids})
+    return len(ids)

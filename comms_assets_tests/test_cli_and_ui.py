@@ -51,7 +51,9 @@ def test_parallel_runs_share_one_duckdb_file(sandbox: Sandbox, sandbox_env: dict
 QUERY = """
 {
   assetNodes { assetKey { path } groupName isPartitioned hasAssetChecks dependencyKeys { path } }
-  assetCheckExecutions: assetNodes { assetChecksOrError { ... on AssetChecks { checks { name blocking description } } } }
+  assetCheckExecutions: assetNodes {
+    assetChecksOrError { ... on AssetChecks { checks { name blocking description } } }
+  }
   schedulesOrError(repositorySelector: {repositoryLocationName: "comms_assets.definitions",
                                         repositoryName: "__repository__"}) {
     ... on Schedules { results { name cronSchedule } }
@@ -110,7 +112,8 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     assert {c["name"] for c in raw_checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
     assert sum(c["blocking"] for c in raw_checks) == 68
     dbt_tests = [c for group, c in checks if group == "comms"]
-    assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_", "adds_up_"))
+    assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_",
+                                                                               "adds_up_"))
                                         for c in dbt_tests)
     assert all(c["description"] for _, c in checks)  # each says what it checks, dbt's tests included
     assert "Each person_email is in people.email (a warning otherwise)." in {c["description"] for c in dbt_tests}
@@ -163,7 +166,8 @@ def test_a_warehouse_named_like_one_of_its_schemas_is_refused_before_anything_lo
     """DuckDB names a file's catalog after its stem: in ``comms.duckdb``, ``comms.calls`` is
     ambiguous and dlt's loads, dbt and every user query fail. The demo and the CLI refuse it."""
     warehouse = str(tmp_path / f"{name}.duckdb")
-    demo = subprocess.run([sys.executable, "-m", "comms_assets.demo"], env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
+    demo = subprocess.run([sys.executable, "-m", "comms_assets.demo"],
+                          env=cli_env(DESTINATION__DUCKDB__CREDENTIALS=warehouse),
                           capture_output=True, text=True, check=False, timeout=120)
     assert demo.returncode == 2 and "sandbox on" not in demo.stdout
     assert f"the DuckDB warehouse {warehouse} is named like one of its schemas ({name.lower()})" in demo.stderr

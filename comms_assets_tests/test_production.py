@@ -24,13 +24,12 @@ import psycopg2
 import pytest
 import requests
 
-from comms_assets.assets import POOL
 from comms_assets.catalog import APIS
+from comms_assets.defs.shared import POOL
 from comms_assets.sandbox import Sandbox, World
 from comms_assets.sandbox.data import today
-from comms_assets_tests.conftest import END, FAST_RETRIES, REPO, SANDBOX_COLLECTION, SMALL, cli_env
+from comms_assets_tests.conftest import END, FAST_RETRIES, REPO, SANDBOX_COLLECTION, SMALL, cli_env, sandbox_days
 from comms_assets_tests.servers import POSTGRES_URL, REDIS_URL, free_port, new_database, required
-from comms_assets_tests.test_partitions import sandbox_days
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -221,7 +220,8 @@ def test_the_daemon_ticks_a_sensor_whose_runs_queue_one_per_api_and_load_exactly
             return ours if done else None
 
         runs = wait_for(finished, 480, "five runs finished")
-        assert [r["status"] for r in runs] == ["SUCCESS"] * len(days), (deployment.home / "daemon.log").read_text()[-3000:]
+        daemon_log = (deployment.home / "daemon.log").read_text()[-3000:]
+        assert [r["status"] for r in runs] == ["SUCCESS"] * len(days), daemon_log
         spans = sorted((r["startTime"], r["endTime"]) for r in runs)
         assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))  # one at a time
 
@@ -292,7 +292,8 @@ def test_two_celery_workers_as_two_hosts_share_one_accounts_budget_through_redis
 
 
 LAUNCH = """mutation {{ launchRun(executionParams: {{ mode: "default",
-  selector: {{ repositoryLocationName: "comms_assets", repositoryName: "__repository__", jobName: "__ASSET_JOB",
+  selector: {{ repositoryLocationName: "comms_assets.definitions", repositoryName: "__repository__",
+               jobName: "__ASSET_JOB",
                assetSelection: [{{ path: ["{api}", "{endpoint}"] }}] }} }}) {{
   __typename ... on LaunchRunSuccess {{ run {{ runId }} }} ... on PythonError {{ message }} }} }}"""
 

@@ -35,35 +35,37 @@ class Mutation:
 
 
 MUTATIONS = (
-    Mutation("Retry-After ignored", "comms_assets/limits.py",
+    Mutation("Retry-After ignored", "comms_assets/engine/limits.py",
              (('response.headers.get("Retry-After")', 'response.headers.get("Retry-After-Ignored")'),)),
-    Mutation("Retry-After ignored by dlt's session", "comms_assets/sources.py",
+    Mutation("Retry-After ignored by dlt's session", "comms_assets/engine/sources.py",
              (("respect_retry_after_header=True", "respect_retry_after_header=False"),)),
-    Mutation("one attempt fewer", "comms_assets/sources.py", (("or retry.attempts,", "or retry.attempts - 1,"),)),
-    Mutation("secrets not blanked", "comms_assets/errors.py",
+    Mutation("one attempt fewer", "comms_assets/engine/sources.py", (("or retry.attempts,",
+                                                                      "or retry.attempts - 1,"),)),
+    Mutation("secrets not blanked", "comms_assets/engine/errors.py",
              (('message = message.replace(secret, "***")', "message = message"),)),
-    Mutation("days counted in the cursor's offset", "comms_assets/sources.py",
+    Mutation("days counted in the cursor's offset", "comms_assets/engine/sources.py",
              (("moment.astimezone(UTC).date().isoformat()", "moment.date().isoformat()"),)),
-    Mutation("inclusive window end", "comms_assets/sources.py",
+    Mutation("inclusive window end", "comms_assets/engine/sources.py",
              (("if start <= moment < end:", "if start <= moment <= end:"),)),
-    Mutation("inclusive window start missed", "comms_assets/sources.py",
+    Mutation("inclusive window start missed", "comms_assets/engine/sources.py",
              (("if start <= moment < end:", "if start < moment < end:"),)),
-    Mutation("shifted pages not deduplicated", "comms_assets/batches.py",
+    Mutation("shifted pages not deduplicated", "comms_assets/engine/batches.py",
              (("{DEDUPLICATED: ledger.distinct()}", "{DEDUPLICATED: True}"),
               ("distinct = known and _distinct(keys)", "distinct = True"))),
     Mutation("Gong's empty-window 404 not handled", "comms_assets/catalog/gong.py",
              (('"action": "ignore"', '"action": "ignore_nothing"'),)),
-    Mutation("request state shared between endpoints", "comms_assets/sources.py",
+    Mutation("request state shared between endpoints", "comms_assets/engine/sources.py",
              (('thawed({"params": endpoint.params, "json": endpoint.json})',
                '{"params": endpoint.params, "json": endpoint.json}'),
               ('request = _merge({"params": endpoint.params, "json": endpoint.json}, extra or {})',
                'request = {"params": endpoint.params, "json": endpoint.json, **(extra or {})}'))),
-    Mutation("stored column types ignored", "comms_assets/batches.py",
+    Mutation("stored column types ignored", "comms_assets/engine/batches.py",
              (('stored = schema.tables.get(self.table, {}).get("columns", {}) if schema and self.table else {}',
                "stored = {}"),)),
-    Mutation("batch typed from its first row", "comms_assets/batches.py",
+    Mutation("batch typed from its first row", "comms_assets/engine/batches.py",
              (("pa.Table.from_struct_array(pa.array(rows))", "pa.Table.from_pylist(rows)"),)),
-    Mutation("a page asked for twice goes unnoticed", "comms_assets/sources.py", (("if asked in sent:", "if False:"),)),
+    Mutation("a page asked for twice goes unnoticed", "comms_assets/engine/sources.py", (("if asked in sent:",
+                                                                                          "if False:"),)),
     Mutation("pipeline items in active statuses only", "comms_assets/catalog/lacrm.py",
              (('"StatusFilter": statuses', '"StatusFilter": []'),)),
 )
@@ -92,7 +94,8 @@ def run_suite(project: Path) -> tuple[bool, str, float]:
     files = [str(tests / f"{name}.py") for name in ORDER if (tests / f"{name}.py").exists()]
     files += [str(p) for p in sorted(tests.glob("test_*.py")) if p.stem not in ORDER]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0", *files], cwd=project, env={**_env(), "PYTHONPATH": str(project)}, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0", *files],
+                          cwd=project, env={**_env(), "PYTHONPATH": str(project)}, capture_output=True,
                           text=True, timeout=3600, check=False)
     failed = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
     return done.returncode == 0, failed, time.monotonic() - started

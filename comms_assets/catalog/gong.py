@@ -57,7 +57,8 @@ API = Api(
     settling_days=3, settling_why=("a call is visible only once processed, up to a day after it starts; "
                                    "scorecards are answered days later"),
     # Gong answers an empty result with 404 and this text instead of an empty page.
-    response_actions=({"status_code": 404, "content": "found corresponding to the provided filters", "action": "ignore"},),
+    response_actions=({"status_code": 404, "content": "found corresponding to the provided filters",
+                       "action": "ignore"},),
     endpoints=(
         Endpoint("users", "users", "Gong users (reps, managers, admins).", primary_key=("id",), selector="users",
                  columns={"id": ID, "created": ("timestamp", f"When the user was created ({OFFSET}).")}),

@@ -36,7 +36,8 @@ def _dates(function: str):
 
     def request(start: datetime, end: datetime) -> dict:
         last = end - timedelta(microseconds=1)
-        return {"json": paged(function, StartDate=f"{start:%Y-%m-%d}", EndDate=f"{last:%Y-%m-%d}", SortDirection="Ascending")}
+        return {"json": paged(function, StartDate=f"{start:%Y-%m-%d}", EndDate=f"{last:%Y-%m-%d}",
+                              SortDirection="Ascending")}
 
     return request
 

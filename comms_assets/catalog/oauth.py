@@ -15,7 +15,7 @@ from dlt.common.configuration import configspec
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from requests import Response
 
-from comms_assets.errors import SECRETS
+from comms_assets.engine.errors import SECRETS
 
 RENEWED = "_comms_renewed"  # marks a request already sent again with a new token
 

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.env_file:
         with open(args.env_file, "w") as env_file:
             env_file.write("\n".join(line.removeprefix("export ") for line in lines) + "\n")
-    print(f"# sandbox serving {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d} on {sandbox.url}", file=sys.stderr, flush=True)
+    print(f"# sandbox serving {world.start:%Y-%m-%d}..{world.end:%Y-%m-%d} on {sandbox.url}", file=sys.stderr,
+          flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sandbox.start()

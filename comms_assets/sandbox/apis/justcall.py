@@ -173,7 +173,8 @@ class JustCall(Api):
         customer = self.world.customer(i)
         created = self.world.start - timedelta(days=r.randrange(1, 400))
         return {"id": 20001 + i, "first_name": customer.first, "last_name": customer.last,
-                "contact_number": customer.phone, "email": customer.justcall_email, "company": r.choice(["Acme", "Globex", "Initech", ""]),
+                "contact_number": customer.phone, "email": customer.justcall_email,
+                "company": r.choice(["Acme", "Globex", "Initech", ""]),
                 "notes": "", "other_phones": [], "created_at": created.strftime(ACCOUNT_FMT),
                 "last_updated_at": (created + timedelta(days=r.randrange(0, 30))).strftime(ACCOUNT_FMT)}
 

@@ -205,7 +205,8 @@ class Lacrm(Api):
                 "Name": {"Salutation": "", "FirstName": customer.first, "MiddleName": "", "LastName": customer.last,
                          "Suffix": ""},
                 "Email": [{"Text": customer.lacrm_email, "Type": "Work"}],
-                "Phone": [{"Text": number, "Type": "Mobile"} for number in customer.lacrm_phones], "Address": [], "Website": [],
+                "Phone": [{"Text": number, "Type": "Mobile"} for number in customer.lacrm_phones], "Address": [],
+                "Website": [],
                 "DateCreated": self._stamp(created), "LastUpdate": self._stamp(created + timedelta(days=3)),
                 "Lead Source": r.choice(["Referral", "Website", "Event"])}
 
@@ -239,7 +240,8 @@ class Lacrm(Api):
         pipeline = self.pipeline(self._pipeline_of(i))
         status = r.choice(pipeline["Statuses"])
         return {"PipelineItemId": self._id("lacrm/pipeline_items", i), "PipelineId": pipeline["PipelineId"],
-                "StatusId": status["StatusId"], "ContactId": self._id("lacrm/contacts", i // PIPELINE_ITEMS_PER_CONTACT),
+                "StatusId": status["StatusId"], "ContactId": self._id("lacrm/contacts",
+                                                                      i // PIPELINE_ITEMS_PER_CONTACT),
                 "DateCreated": self._stamp(created), "LastUpdate": self._stamp(created + timedelta(days=5)),
                 "LastNote": "", "NumberOfUpdates": r.randrange(1, 9), "PipelineMetaData": {"Name": pipeline["Name"]},
                 "StatusMetaData": {"Name": status["Name"]}}
@@ -253,7 +255,8 @@ class Lacrm(Api):
                 "IsAllDay": False, "IsRecurring": False, "RecurrenceRule": None, "Location": "",
                 "Description": "", "UserIds": [self._id("lacrm/users", self.world.pick("lacrm/users", r))],
                 "ContactIds": [self._id("lacrm/contacts", a), self._id("lacrm/contacts", b)], "Attendees": [],
-                "DateCreated": self._stamp(start - timedelta(days=2)), "DateUpdated": self._stamp(start - timedelta(days=1))}
+                "DateCreated": self._stamp(start - timedelta(days=2)),
+                "DateUpdated": self._stamp(start - timedelta(days=1))}
 
 
 _codes = {401: "InvalidApiKey", 404: "InvalidFunction", 405: "InvalidRequest"}

@@ -231,7 +231,8 @@ class RingCentral(Api):
             r = self.world.rng(f"ringcentral/hours/{level}", 0)
             opens, closes = r.choice(["08:00", "09:00"]), r.choice(["17:00", "18:00"])
             ranges = {day: [{"from": opens, "to": closes}] for day in DAYS[:5]}
-            return Reply(200, {"uri": self.linked(f"{request.base_url}{request.path}"), "schedule": {"weeklyRanges": ranges}})
+            uri = self.linked(f"{request.base_url}{request.path}")
+            return Reply(200, {"uri": uri, "schedule": {"weeklyRanges": ranges}})
 
         return handler
 

@@ -73,7 +73,8 @@ class SendPulse(Api):
         return form.get("client_id"), form.get("client_secret")
 
     def token(self, request: Request) -> Reply:
-        if self._client(request) != (self.credentials["SENDPULSE_CLIENT_ID"], self.credentials["SENDPULSE_CLIENT_SECRET"]):
+        if self._client(request) != (self.credentials["SENDPULSE_CLIENT_ID"],
+                                     self.credentials["SENDPULSE_CLIENT_SECRET"]):
             raise ApiError(401, "Client authentication failed.", "invalid_client")
         return Reply(200, {"access_token": self.tokens.issue(self.token_ttl), "token_type": "Bearer",
                            "expires_in": self.token_ttl})
@@ -101,7 +102,8 @@ class SendPulse(Api):
     def balance_detail(self, request: Request) -> Reply:
         return Reply(200, {
             "balance": {"main": "120.50", "bonus": "10.00", "currency": "USD"},
-            "email": {"tariff_name": "Standard-5000", "finished_time": self.local(self.world.end + timedelta(days=20)).strftime(STAMP),
+            "email": {"tariff_name": "Standard-5000",
+                      "finished_time": self.local(self.world.end + timedelta(days=20)).strftime(STAMP),
                       "maximum_subscribers": 5000, "current_subscribers": 3120, "is_unique_type": False},
             "smtp": {"tariff_name": "Free", "end_date": None, "auto_renew": 0},
             "push": {"tariff_name": "Free", "end_date": None, "auto_renew": 0}})
@@ -116,7 +118,8 @@ class SendPulse(Api):
         total = r.randrange(10, 5000)
         active = r.randrange(0, total)
         return {"id": 300_001 + i, "name": f"List {i + 1}", "all_email_qty": total, "active_email_qty": active,
-                "inactive_email_qty": total - active, "new_phones_quantity": 0, "active_phones_quantity": r.randrange(0, 50),
+                "inactive_email_qty": total - active, "new_phones_quantity": 0,
+                "active_phones_quantity": r.randrange(0, 50),
                 "exc_phones_quantity": 0,
                 "creationdate": self.local(self.world.start - timedelta(days=r.randrange(1, 700))).strftime(STAMP),
                 "status": 0, "status_explain": "Active"}
@@ -127,8 +130,10 @@ class SendPulse(Api):
         first, last = person(r)
         return {"id": 5_000_001 + i, "name": f"Campaign {i + 1}", "status": 3,
                 "send_date": self.local(self.world.start + timedelta(hours=i * 2)).strftime(STAMP),
-                "message": {"sender_name": f"{first} {last}", "sender_email": email(first, last, 0, "sendpulse.example"),
-                            "subject": f"News #{i + 1}", "list_id": 300_001 + self.world.pick("sendpulse/addressbooks", r),
+                "message": {"sender_name": f"{first} {last}", "sender_email": email(first, last, 0,
+                                                                                    "sendpulse.example"),
+                            "subject": f"News #{i + 1}", "list_id": 300_001 + self.world.pick("sendpulse/addressbooks",
+                                                                                              r),
                             "attachments": ""},
                 "statistics": {"sent": sent, "delivered": sent - r.randrange(0, 20), "opening": r.randrange(0, sent),
                                "link_redirected": r.randrange(0, 100), "unsubscribe": r.randrange(0, 10), "error": 0},
@@ -138,7 +143,8 @@ class SendPulse(Api):
     def template(self, i: int) -> dict:
         r = self.world.rng("sendpulse/templates", i)
         return {"id": f"{r.getrandbits(64):016x}", "real_id": 40_001 + i, "name": f"Template {i + 1}",
-                "name_slug": f"template-{i + 1}", "lang": r.choice(["en", "de", "fr"]), "owner": r.choice(["me", "sendpulse"]),
+                "name_slug": f"template-{i + 1}", "lang": r.choice(["en", "de", "fr"]),
+                "owner": r.choice(["me", "sendpulse"]),
                 "created": self.local(self.world.start - timedelta(days=i)).strftime(STAMP), "category": "newsletter",
                 "category_info": {"id": 1, "name": "Newsletter"}, "tags": {"season": "any"},
                 "preview": f"https://cdn.sendpulse.example/preview/{i}.png", "is_structure": False,

@@ -1,0 +1,1 @@
+"""Loading per API: two multi-assets per API (dated and snapshot endpoints) and their checks."""

@@ -1,0 +1,1 @@
+"""Tests of the sandbox: the five simulated APIs over real HTTP."""
