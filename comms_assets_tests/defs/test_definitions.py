@@ -117,8 +117,10 @@ def test_a_fresh_clone_after_install_loads_the_definitions_and_writes_no_file(cl
     assert "run make install" in unprepared.stdout + unprepared.stderr
     shutil.rmtree(clone / "comms_assets" / "__pycache__", ignore_errors=True)
 
-    # What `make install` does once the virtualenv exists: the manifest, then the bytecode.
-    make = ["make", "install", f"VENV={Path(sys.executable).parent.parent}"]
+    # What `make install` does once the virtualenv exists (this one, never reinstalled: `-o`): the
+    # manifest, then the bytecode.
+    venv = Path(sys.executable).parent.parent
+    make = ["make", "install", f"VENV={venv}", "-o", f"{venv}/.installed"]
     subprocess.run(make, cwd=clone, env=env, check=True, capture_output=True, timeout=600)
     before = tree(clone)
     assert "comms_assets/dbt_project/target/manifest.json" in before
