@@ -84,8 +84,8 @@ def main() -> None:
                 "in-process DuckDB": lambda: {**base, "DESTINATION__DUCKDB__CREDENTIALS": str(
                     Path(tempfile.mkdtemp(dir=root)) / "bench.duckdb")},
                 "multiprocess PostgreSQL": lambda: production_env(base, root, server),
-                "Celery, 2 workers": lambda: {**celery, "DESTINATION__POSTGRES__CREDENTIALS": new_database(server,
-                                                                                                           "bench")},
+                "Celery, 2 workers": lambda: {**celery,
+                                              "DESTINATION__POSTGRES__CREDENTIALS": new_database(server, "bench")},
             }
             print(f"one day ({day}) of all 35 endpoints, {sum(sandbox.counts().values()):,} sandbox records "
                   f"in all collections, scale {args.scale}")

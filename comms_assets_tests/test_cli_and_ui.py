@@ -112,9 +112,8 @@ def test_webserver_graphql_shows_assets_checks_schedules_and_sensors(tmp_path: P
     assert {c["name"] for c in raw_checks if c["blocking"]} == {"primary_key_unique", "primary_key_not_null"}
     assert sum(c["blocking"] for c in raw_checks) == 68
     dbt_tests = [c for group, c in checks if group == "comms"]
-    assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(("unique_", "not_null_", "reconciles_",
-                                                                               "adds_up_"))
-                                        for c in dbt_tests)
+    blocking = ("unique_", "not_null_", "reconciles_", "adds_up_")
+    assert len(dbt_tests) == 53 and all(c["blocking"] == c["name"].startswith(blocking) for c in dbt_tests)
     assert all(c["description"] for _, c in checks)  # each says what it checks, dbt's tests included
     assert "Each person_email is in people.email (a warning otherwise)." in {c["description"] for c in dbt_tests}
     assert upstream_raw(nodes) == MART_INPUTS

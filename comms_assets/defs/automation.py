@@ -34,10 +34,6 @@ CATCH_UP_DAYS = 30  # how far back the catch-up sensor looks for missing days
 CATCH_UP_PER_TICK = 5
 
 
-
-
-
-
 def daily_job(api: Api):  # -> the unresolved asset job that define_asset_job returns
     return dg.define_asset_job(f"{api.name}_daily_job", selection=dg.AssetSelection.assets(*daily_keys(api)),
                                tags=api_tags(api))
@@ -67,8 +63,6 @@ def daily_schedule(api: Api, job) -> dg.ScheduleDefinition:
             **api_tags(api), "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
 
     return schedule
-
-
 
 
 def missing_days(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey], days: dg.DailyPartitionsDefinition,
@@ -112,10 +106,6 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     line = f"ALERT comms_assets run {run.run_id} of {run.job_name} failed: {message}"
     context.log.error(line)
     deliver(line, {"run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags)})
-
-
-
-
 
 
 @dg.definitions

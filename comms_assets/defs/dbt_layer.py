@@ -129,8 +129,6 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[st
         yield from invocation.stream()
 
 
-
-
 # A build of the models and their data tests; the unit tests (fixed inputs, no warehouse data) run
 # in CI alone: ``dbt test --select test_type:unit``.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]

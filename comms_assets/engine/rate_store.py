@@ -43,8 +43,8 @@ def location() -> str:
     return str(cache / "rates.sqlite")
 
 
-def bucket(rates: list[PyrateRate], key: str, store: str, warn: Callable[[str],
-                                                                         None] = LOGGER.warning) -> AbstractBucket:
+def bucket(rates: list[PyrateRate], key: str, store: str,
+           warn: Callable[[str], None] = LOGGER.warning) -> AbstractBucket:
     """The bucket ``key`` in ``store``, checked before it is trusted; ``warn`` hears of a store
     recreated."""
     if store.startswith(REDIS_SCHEMES):

@@ -50,7 +50,6 @@ def comms(defs: dg.Definitions, partitioned: bool) -> set[dg.AssetKey]:
             if k.path[0] == "comms" and (graph.get(k).partitions_def is not None) == partitioned}
 
 
-
 @dataclass
 class Layer:
     """A warehouse the daily jobs loaded and the models were built in, and what automation asked."""
@@ -521,8 +520,8 @@ def test_dbt_connects_as_dlt_does_over_verify_full_tls_and_refuses_an_impostor(t
             layer = load_and_build(defs, instance, query)
             assert all(result.success for result in layer.results)
             assert_marts_as_expected(query)
-            patch.setenv("DESTINATION__POSTGRES__CREDENTIALS", warehouse.replace(trusted,
-                                                                                 str(tmp_path / "impostor.crt")))
+            impostor = warehouse.replace(trusted, str(tmp_path / "impostor.crt"))
+            patch.setenv("DESTINATION__POSTGRES__CREDENTIALS", impostor)
             refused = dg.materialize(defs.assets, selection=list(comms(defs, partitioned=False)),
                                      resources=defs.resources, instance=instance, raise_on_error=False)
     assert not refused.success

@@ -86,8 +86,8 @@ def test_a_renamed_and_a_retyped_vendor_field_are_reported_by_the_schema_check_a
     defs = build_definitions()
     assert run_of(defs, "justcall/users").success
     reports = []
-    for fault in ({"kind": "rename", "field": "email", "to": "email_address"}, {"kind": "retype",
-                                                                                "field": "extension"}):
+    for fault in ({"kind": "rename", "field": "email", "to": "email_address"},
+                  {"kind": "retype", "field": "extension"}):
         busy_day.faults.clear()
         busy_day.inject(api="justcall", endpoint="/users", count=99, **fault)
         changed = run_of(defs, "justcall/users")
@@ -130,8 +130,8 @@ def test_a_day_with_a_tenth_of_its_usual_rows_warns_naming_the_day_and_both_coun
     assert volume.description.startswith(f"{days[-1]}: {usual[-1] // 10} rows, median {median:g}")
 
 
-def test_a_fresh_deployment_is_quiet_until_an_asset_is_loaded(busy_day: Sandbox,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fresh_deployment_is_quiet_until_an_asset_is_loaded(
+        busy_day: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing loaded, two days past every deadline: the freshness sensor asks for no check, and
     checks run by hand (failing: never materialized) raise no alert. Once justcall/calls is
     loaded, the sensor asks for its check alone as it comes due (the test below follows a late

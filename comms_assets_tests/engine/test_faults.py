@@ -94,9 +94,6 @@ def test_tokens_that_expire_every_few_seconds_are_renewed_ahead(sandbox_env: dic
     assert rows(sandbox_env, "select count(*) from sendpulse.campaigns") == 5_000
 
 
-
-
-
 def test_retry_after_is_waited_out_even_when_backoff_is_shorter(sandbox: Sandbox, sandbox_env: dict[str, str]) -> None:
     """Backoff is 0.05 s in the tests; only the vendor's ``Retry-After: 2`` explains a 2 s gap."""
     sandbox.inject(api="justcall", endpoint="/v2.1/users", kind="status", status=429, retry_after=2, count=1)

@@ -272,8 +272,8 @@ def test_two_accounts_of_one_api_each_get_their_full_budget(monkeypatch: pytest.
         warehouse_at(sandbox, monkeypatch, tmp_path)
 
         def load(account: int) -> int:
-            source = build_source(APIS["justcall"], sandbox.credentials_of("justcall",
-                                                                           account)).with_resources("contacts")
+            credentials = sandbox.credentials_of("justcall", account)
+            source = build_source(APIS["justcall"], credentials).with_resources("contacts")
             pipeline = dlt.pipeline(f"account_{account}", pipelines_dir=str(tmp_path / "dlt"),
                                     destination=dlt.destinations.duckdb(str(tmp_path / f"account_{account}.duckdb")),
                                     dataset_name="justcall")

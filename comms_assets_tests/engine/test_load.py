@@ -99,10 +99,10 @@ def per_contact(sandbox: Sandbox, function: str, key: str) -> set[tuple[str, str
     out = set()
     for contact in range(sandbox.world.count("lacrm/contacts")):
         contact_id = digits(sandbox.world.seed, "lacrm/contacts", contact)
-        body = orjson.dumps({"Function": function, "Parameters": {"ContactId": contact_id,
-                                                                  "MaxNumberOfResults": 10_000}})
-        reply, _ = sandbox.serve("POST", "/lacrm/v2/", {"Authorization": sandbox.credentials["LACRM_API_KEY"]}, body,
-                                 "x")
+        parameters = {"ContactId": contact_id, "MaxNumberOfResults": 10_000}
+        body = orjson.dumps({"Function": function, "Parameters": parameters})
+        auth = {"Authorization": sandbox.credentials["LACRM_API_KEY"]}
+        reply, _ = sandbox.serve("POST", "/lacrm/v2/", auth, body, "x")
         out |= {(record[key], contact_id) for record in orjson.loads(reply.payload())["Results"]}
     return out
 

@@ -54,8 +54,8 @@ def test_justcall_raw_key_secret_zero_based_pages_and_empty_next_link(
                         "data": [{"id": 1, "call_date": "2026-10-22"}, {"id": 2, "call_date": "2026-10-23"}]})
     http.get(url, json={"status": "success", "count": 1, "next_page_link": "",
                         "data": [{"id": 3, "call_date": "2026-10-31"}]})
-    assert [r["id"] for r in rows("justcall", "calls", {"JUSTCALL_API_KEY": "k", "JUSTCALL_API_SECRET": "s"})] == [1,
-                                                                                                                   2, 3]
+    loaded = rows("justcall", "calls", {"JUSTCALL_API_KEY": "k", "JUSTCALL_API_SECRET": "s"})
+    assert [r["id"] for r in loaded] == [1, 2, 3]
     first, second = http.calls
     assert first.request.headers["Authorization"] == "k:s"
     assert query(first) == {"page": "0", "per_page": "100", "order": "asc", "sort": "datetime",
@@ -103,8 +103,8 @@ def test_gong_basic_auth_cursor_in_post_body_and_404_as_empty(http: responses.Re
 
 
 def test_sendpulse_client_credentials_and_offset_until_empty(http: responses.RequestsMock) -> None:
-    http.post(f"{HOST}/sendpulse/oauth/access_token", json={"access_token": "T", "token_type": "Bearer",
-                                                            "expires_in": 3600})
+    http.post(f"{HOST}/sendpulse/oauth/access_token",
+              json={"access_token": "T", "token_type": "Bearer", "expires_in": 3600})
     url = f"{HOST}/sendpulse/addressbooks"
     http.get(url, json=[{"id": i} for i in range(100)])
     http.get(url, json=[{"id": 100}])

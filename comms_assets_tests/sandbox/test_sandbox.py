@@ -315,8 +315,8 @@ def test_same_seed_same_bytes() -> None:
         body = client.justcall("/v2.1/calls", per_page=100, page=1).content + client.gong("/users").content
         return body.replace(sandbox.url.encode(), b"http://sandbox")  # links name the port
 
-    with Sandbox(world=small_world(), rate_limit_scale=0) as one, Sandbox(world=small_world(),
-                                                                          rate_limit_scale=0) as two:
+    with (Sandbox(world=small_world(), rate_limit_scale=0) as one,
+          Sandbox(world=small_world(), rate_limit_scale=0) as two):
         first = page(one)
         assert first == page(two)
     with Sandbox(world=World(seed=8, start=START, end=END, counts=small_world().counts), rate_limit_scale=0) as other:

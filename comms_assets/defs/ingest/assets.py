@@ -282,8 +282,8 @@ def _commit(context: dg.AssetExecutionContext, api: Api, names: list[str], dlt_p
             day = windows[key]
             rows = synced[key] if synced else stats.rows_by_day[(table, key)]
             of_commit = metadata if key == keys[-1] else {k: v for k, v in metadata.items() if k in OF_EVERY_DAY}
-            of_day = {**of_commit, "rows_loaded": rows, ROW_COUNT: rows, "comms/commit_rows_loaded": loaded.get(table,
-                                                                                                                0),
+            of_day = {**of_commit, "rows_loaded": rows, ROW_COUNT: rows,
+                      "comms/commit_rows_loaded": loaded.get(table, 0),
                       "comms/window": _window_text(day.start, day.end),
                       "comms/committed_with": f"{keys[0]}..{keys[-1]}"}
             if context.partition_keys == [key]:

@@ -160,16 +160,16 @@ class Gong(Api):
                             "methods": ["Invitee"]})
         return {"metaData": meta, "parties": parties,
                 "content": {"topics": [{"name": "Pricing", "duration": r.randrange(0, 300)}], "trackers": []},
-                "interaction": {"speakers": [], "interactionStats": [{"name": "Talk Ratio", "value": round(r.random(),
-                                                                                                           2)}]},
+                "interaction": {"speakers": [],
+                                "interactionStats": [{"name": "Talk Ratio", "value": round(r.random(), 2)}]},
                 "context": []}
 
     def scorecards(self, request: Request) -> Reply:
         cards = []
         for i in range(self.world.count("gong/scorecards")):
             cards.append({"scorecardId": str(7_000_000 + i), "scorecardName": f"Scorecard {i + 1}",
-                          "workspaceId": "1000001", "enabled": True, "updaterUserId": digits(self.world.seed,
-                                                                                             "gong/users", 0),
+                          "workspaceId": "1000001", "enabled": True,
+                          "updaterUserId": digits(self.world.seed, "gong/users", 0),
                           "created": (self.world.start - timedelta(days=90)).isoformat(),
                           "updated": (self.world.start - timedelta(days=10)).isoformat(), "reviewMethod": "AUTOMATIC",
                           "questions": [{"questionId": str(i * 10 + q), "questionText": f"Question {q + 1}",

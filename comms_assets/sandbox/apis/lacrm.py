@@ -240,8 +240,8 @@ class Lacrm(Api):
         pipeline = self.pipeline(self._pipeline_of(i))
         status = r.choice(pipeline["Statuses"])
         return {"PipelineItemId": self._id("lacrm/pipeline_items", i), "PipelineId": pipeline["PipelineId"],
-                "StatusId": status["StatusId"], "ContactId": self._id("lacrm/contacts",
-                                                                      i // PIPELINE_ITEMS_PER_CONTACT),
+                "StatusId": status["StatusId"],
+                "ContactId": self._id("lacrm/contacts", i // PIPELINE_ITEMS_PER_CONTACT),
                 "DateCreated": self._stamp(created), "LastUpdate": self._stamp(created + timedelta(days=5)),
                 "LastNote": "", "NumberOfUpdates": r.randrange(1, 9), "PipelineMetaData": {"Name": pipeline["Name"]},
                 "StatusMetaData": {"Name": status["Name"]}}
