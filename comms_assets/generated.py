@@ -128,13 +128,13 @@ def current() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent
-    stale = [path for path, text in current().items() if not path.exists() or path.read_text() != text]
+    stale = {path: text for path, text in current().items() if not path.exists() or path.read_text() != text}
     if stale and "--check" in argv:
         names = ", ".join(str(path.relative_to(root)) for path in stale)
         print(f"{names} out of date: run python -m comms_assets.generated", file=sys.stderr)
         return 1
-    for path in stale:
-        path.write_text(current()[path])
+    for path, text in stale.items():
+        path.write_text(text)
     return 0
 
 

@@ -9,11 +9,12 @@ models rebuild exactly those days. They read only dated endpoints and each other
 a snapshot (people) rebuilds no day; the marts are views that name the people when read.
 """
 
+import contextlib
 import functools
 import importlib.metadata
+import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from comms_assets.engine.layer import (
     GROUP,
     PARTIAL_PARSE,
     PROJECT_DIR,
-    environment,
+    dbt_executable,
     models,
     read_manifest,
 )
@@ -129,6 +130,23 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, days: tuple[st
         yield from invocation.stream()
 
 
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment for the block, restored after it: the dbt process
+    started in it inherits them, and the next run in this process (one in-process execution after
+    another) does not."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 # A build of the models and their data tests; the unit tests (fixed inputs, no warehouse data) run
 # in CI alone: ``dbt test --select test_type:unit``.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
@@ -185,6 +203,4 @@ class DbtCoreResource(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    """dbt from this environment, found beside its Python even when the virtualenv is not on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
-    return DbtCoreResource(project_dir=project, dbt_executable=str(beside) if beside.exists() else "dbt")
+    return DbtCoreResource(project_dir=project, dbt_executable=dbt_executable())

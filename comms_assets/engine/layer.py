@@ -5,13 +5,12 @@ build) parses the project into ``target/manifest.json``, which loading the defin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -46,6 +45,12 @@ def stale() -> bool:
     return any(f.stat().st_mtime > MANIFEST.stat().st_mtime for f in files)
 
 
+def dbt_executable() -> str:
+    """dbt from this environment, found beside its Python even when the virtualenv is not on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def prepare() -> None:
     """``dbt parse`` of the project into its manifest, with the default warehouse's profile, so
     that the runs on it parse only what changed (dbt's partial parse).
@@ -53,34 +58,15 @@ def prepare() -> None:
     Parsed aside and moved into place: under ``dg dev`` the processes that load the definitions
     (the code server, the daemon) may prepare at once, and none reads a half-written manifest.
     """
-    beside = Path(sys.executable).with_name("dbt")  # this environment's dbt, on PATH or not
     aside = MANIFEST.parent / f"prepare-{os.getpid()}"
     try:
-        with environment(warehouse.dbt_environment()):
-            subprocess.run([str(beside) if beside.exists() else "dbt", "parse", "--quiet", "--project-dir",
-                            str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--target-path", str(aside)],
-                           check=True)
+        subprocess.run([dbt_executable(), "parse", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
+                        str(PROJECT_DIR), "--target-path", str(aside)],
+                       env={**os.environ, **warehouse.dbt_environment()}, check=True)
         for name in (PARTIAL_PARSE, MANIFEST.name):
             (aside / name).replace(MANIFEST.parent / name)
     finally:
         shutil.rmtree(aside, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``values`` in this process's environment for the block, restored after it: the dbt process
-    started in it inherits them, and the next run in this process (one in-process execution after
-    another) does not."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def selection(names: list[str]) -> str:
